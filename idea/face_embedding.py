@@ -1,0 +1,39 @@
+"""The face-embedding value that FaceID Embed produces and every later stage consumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class FaceEmbedding:
+    """Per-photo L2-normalised embeddings plus their normalised mean (method.md, component 1).
+
+    The size is read from the recognition model (512 for ArcFace packs, 128 for SFace), never assumed.
+    """
+
+    embeddings: torch.Tensor  # [N, F] float32, each row L2-normalised
+    mean: torch.Tensor  # [F] float32, mean of the rows, normalised again
+    model_name: str  # the insightface model pack folder, e.g. "antelopev2"
+    det_scores: torch.Tensor  # [N] detector confidence of the chosen face in each photo
+    keypoints: torch.Tensor  # [N, 5, 2] the 5 landmarks in source-image pixels (x, y)
+    boxes: torch.Tensor  # [N, 4] x1, y1, x2, y2 in source-image pixels
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[-1])
+
+    @property
+    def count(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @staticmethod
+    def from_rows(rows: torch.Tensor, model_name: str, det_scores: torch.Tensor,
+                  keypoints: torch.Tensor, boxes: torch.Tensor) -> "FaceEmbedding":
+        """Normalise raw recogniser outputs and build the value (mean of normalised rows, renormalised)."""
+        rows = rows.detach().to(torch.float32)
+        normed = torch.nn.functional.normalize(rows, dim=-1)
+        mean = torch.nn.functional.normalize(normed.mean(dim=0), dim=-1)
+        return FaceEmbedding(normed, mean, model_name, det_scores.to(torch.float32),
+                             keypoints.to(torch.float32), boxes.to(torch.float32))

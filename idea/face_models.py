@@ -1,0 +1,158 @@
+"""Find, load and cache an insightface model pack (a detector and a recogniser).
+
+Why not `insightface.app.FaceAnalysis`: it downloads a pack it cannot find and insists on one exact
+folder layout. Here the folder is resolved with the common nesting mistake tolerated, every `.onnx`
+file is routed by insightface's own `model_zoo` (by ONNX signature, file names do not matter), and
+nothing is ever downloaded. insightface and onnxruntime are imported only when a pack is loaded.
+"""
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+from dataclasses import dataclass
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install insightface==0.7.3 onnxruntime-gpu  (onnxruntime on macOS)"
+PROVIDERS = ("auto", "CPU", "CUDA")
+
+
+class FaceModelError(RuntimeError):
+    """A face model pack is missing, incomplete or cannot run; the message names the fix."""
+
+
+def _onnx_files(folder: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(p for p in folder.glob("*.onnx") if p.is_file())
+
+
+def _pack_folder(models_dir: pathlib.Path, name: str) -> pathlib.Path | None:
+    """`<models>/<name>` holding .onnx files, or the nested mistake `<models>/<name>/<name>`."""
+    for candidate in (models_dir / name, models_dir / name / name):
+        if candidate.is_dir() and _onnx_files(candidate):
+            return candidate
+    return None
+
+
+def list_model_packs(insightface_roots: Iterable[pathlib.Path]) -> list[str]:
+    """Names of the folders under `<root>/models/` that hold .onnx files (nesting tolerated)."""
+    names: set[str] = set()
+    for root in insightface_roots:
+        models_dir = pathlib.Path(root) / "models"
+        if not models_dir.is_dir():
+            continue
+        for child in models_dir.iterdir():
+            if child.is_dir() and _pack_folder(models_dir, child.name) is not None:
+                names.add(child.name)
+    return sorted(names)
+
+
+def resolve_model_pack(insightface_roots: Iterable[pathlib.Path], name: str) -> pathlib.Path:
+    """The folder of pack `name`, or a FaceModelError saying where it must go and what is there."""
+    roots = [pathlib.Path(r) for r in insightface_roots]
+    for root in roots:
+        folder = _pack_folder(root / "models", name)
+        if folder is not None:
+            if folder.parent.name == name:
+                log.warning("insightface pack %s is nested one level too deep (%s); using it anyway",
+                            name, folder)
+            return folder
+    expected = [str(r / "models" / name) for r in roots] or ["<ComfyUI>/models/insightface/models/" + name]
+    found = list_model_packs(roots)
+    raise FaceModelError(
+        f"insightface model pack '{name}' not found. Put its .onnx files (a detector such as "
+        f"scrfd_10g_bnkps.onnx and a recogniser such as glintr100.onnx) in: {expected[0]}"
+        + (f" (also searched: {', '.join(expected[1:])})" if len(expected) > 1 else "")
+        + f". Packs found: {', '.join(found) if found else 'none'}.")
+
+
+def _import_face_stack():
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise FaceModelError(f"onnxruntime is not installed ({exc}). Install it with: {INSTALL_HINT}") from exc
+    try:
+        from insightface import model_zoo
+    except ImportError as exc:
+        raise FaceModelError(f"insightface is not installed or does not import ({exc}). "
+                             f"Install it with: {INSTALL_HINT}") from exc
+    return model_zoo
+
+
+def onnx_providers(choice: str) -> list[str]:
+    """Execution providers for a user choice; CUDA that cannot run is an error, not a silent CPU."""
+    import onnxruntime
+    available = onnxruntime.get_available_providers()
+    if choice == "CPU":
+        return ["CPUExecutionProvider"]
+    if choice == "CUDA":
+        if "CUDAExecutionProvider" not in available:
+            raise FaceModelError(
+                "execution provider CUDA requested but onnxruntime offers only "
+                f"{available}. Install onnxruntime-gpu and uninstall the CPU build "
+                "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu), "
+                "or choose 'auto' or 'CPU'.")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if choice != "auto":
+        raise FaceModelError(f"unknown execution provider '{choice}'; choose one of {PROVIDERS}")
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+@dataclass
+class FaceModels:
+    """A routed detector + recogniser pair, loaded once and reused across runs."""
+
+    name: str
+    folder: pathlib.Path
+    detector: object  # insightface SCRFD/RetinaFace
+    recognizer: object  # insightface ArcFaceONNX
+    embedding_size: int
+    det_size: int | None = None
+
+    def prepare_detector(self, det_size: int, threshold: float = 0.5) -> None:
+        if self.det_size != det_size:
+            # ctx_id 0 keeps the session's providers (a negative id would force the CPU).
+            self.detector.prepare(0, input_size=(det_size, det_size), det_thresh=threshold)
+            self.det_size = det_size
+
+
+_CACHE: dict[tuple[str, str], FaceModels] = {}
+_LOCK = threading.Lock()
+
+
+def load_face_models(folder: pathlib.Path, provider: str = "auto") -> FaceModels:
+    """Route every .onnx in `folder`; keep the first detector and recogniser (sorted by file name)."""
+    key = (str(pathlib.Path(folder).resolve()), provider)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        model_zoo = _import_face_stack()
+        providers = onnx_providers(provider)
+        detector = recognizer = None
+        for path in _onnx_files(pathlib.Path(folder)):
+            try:
+                model = model_zoo.get_model(str(path), providers=providers)
+            except Exception as exc:  # a corrupt or foreign file: say which
+                raise FaceModelError(f"cannot load face model {path}: {exc}. Replace the file with "
+                                     "an intact copy or remove it from the pack folder.") from exc
+            task = getattr(model, "taskname", None)
+            if task == "detection" and detector is None:
+                detector = model
+            elif task == "recognition" and recognizer is None:
+                recognizer = model
+        missing = [what for what, m in (("a face detector", detector), ("a recogniser", recognizer))
+                   if m is None]
+        if missing:
+            raise FaceModelError(
+                f"the insightface pack at {folder} has no {' and no '.join(missing)}. A pack needs a "
+                "detector (e.g. scrfd_10g_bnkps.onnx / det_10g.onnx) and a recognition model "
+                "(e.g. glintr100.onnx / w600k_r50.onnx); copy the complete antelopev2 or buffalo_l pack.")
+        recognizer.prepare(0)
+        size = int(recognizer.output_shape[-1]) if isinstance(recognizer.output_shape[-1], int) else None
+        if size is None:
+            raise FaceModelError(f"the recogniser in {folder} has no fixed embedding size")
+        models = FaceModels(pathlib.Path(folder).name, pathlib.Path(folder), detector, recognizer, size)
+        log.info("loaded face models from %s (embedding size %d, providers %s)", folder, size, providers)
+        _CACHE[key] = models
+        return models

@@ -1,0 +1,150 @@
+"""Detect, select, align and embed one face per photo (method.md, component 1).
+
+The recogniser gets insightface's canonical 112 px alignment; the crops handed to the user (and to
+training) use the same 5-point similarity alignment, looser, so hair and jaw stay in the frame.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .face_embedding import FaceEmbedding
+from .face_models import FaceModels
+
+log = logging.getLogger(__name__)
+
+# ArcFace's 5-point template for a 112 px crop (eyes, nose tip, mouth corners), in pixels.
+ARCFACE_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64)
+# In the training crop the 112 px ArcFace square spans this share of the side, centred.
+CROP_FACE_SHARE = 0.5
+
+SELECTIONS = ("largest", "index")
+
+
+class FaceNotFoundError(ValueError):
+    """A photo has no usable face (or not the one asked for); the message names the photo and fix."""
+
+
+@dataclass
+class DetectedFace:
+    box: np.ndarray  # [4] x1, y1, x2, y2
+    score: float
+    keypoints: np.ndarray  # [5, 2]
+
+    @property
+    def area(self) -> float:
+        return float(max(self.box[2] - self.box[0], 0) * max(self.box[3] - self.box[1], 0))
+
+
+def images_to_bgr_uint8(images: torch.Tensor) -> list[np.ndarray]:
+    """ComfyUI IMAGE ([B,H,W,C] float RGB in 0..1) -> insightface's BGR uint8 arrays."""
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected images shaped [batch, height, width, channels], got {tuple(images.shape)}")
+    rgb = images[..., :3] if images.shape[-1] != 1 else images.expand(*images.shape[:-1], 3)
+    arr = (rgb.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+    return [np.ascontiguousarray(a[..., ::-1]) for a in arr]
+
+
+def detect_faces(models: FaceModels, bgr: np.ndarray) -> list[DetectedFace]:
+    boxes, kpss = models.detector.detect(bgr, max_num=0, metric="default")
+    faces = []
+    for i in range(boxes.shape[0]):
+        kps = kpss[i] if kpss is not None else None
+        if kps is None:
+            raise ValueError("the face detector gives no keypoints; use a detector with 5 landmarks "
+                             "(SCRFD *_bnkps, as in antelopev2 or buffalo_l)")
+        faces.append(DetectedFace(boxes[i, :4].astype(np.float64), float(boxes[i, 4]), kps.astype(np.float64)))
+    return faces
+
+
+def select_face(faces: list[DetectedFace], selection: str, index: int, photo: int, total: int) -> DetectedFace:
+    """`largest` by box area, or `index` counting faces left to right from 0."""
+    where = f"photo {photo + 1} of {total}"
+    if not faces:
+        raise FaceNotFoundError(
+            f"no face found in {where}. Use a photo where the face is clearly visible and at least "
+            "about 64 px wide, try a larger detection size, or remove that photo from the batch.")
+    if selection == "largest":
+        return max(faces, key=lambda f: f.area)
+    if selection != "index":
+        raise ValueError(f"unknown face selection '{selection}'; choose one of {SELECTIONS}")
+    ordered = sorted(faces, key=lambda f: f.box[0])
+    if not 0 <= index < len(ordered):
+        raise FaceNotFoundError(f"{where} has {len(ordered)} face(s) (index 0..{len(ordered) - 1} from the "
+                                f"left), but face index {index} was asked for; lower the face index.")
+    return ordered[index]
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, shift) taking src points to dst: [2, 3]."""
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    # Solve for a, b in [a -b; b a]: a linear least-squares problem in closed form.
+    denom = (src_c ** 2).sum()
+    a = (src_c * dst_c).sum() / denom
+    b = (src_c[:, 0] * dst_c[:, 1] - src_c[:, 1] * dst_c[:, 0]).sum() / denom
+    rot = np.array([[a, -b], [b, a]])
+    shift = dst_mean - rot @ src_mean
+    return np.concatenate([rot, shift[:, None]], axis=1)
+
+
+def training_template(size: int) -> np.ndarray:
+    """Where the 5 keypoints land in a `size` px training crop (the ArcFace layout, loosened)."""
+    scale = size * CROP_FACE_SHARE / 112.0
+    return (ARCFACE_TEMPLATE_112 - 56.0) * scale + size / 2.0
+
+
+def warp_crop(rgb: torch.Tensor, keypoints: np.ndarray, size: int) -> torch.Tensor:
+    """Aligned square crop [size, size, 3] from an RGB [H, W, 3] float image (border: edge pixels)."""
+    forward = similarity_transform(keypoints, training_template(size))
+    full = np.vstack([forward, [0.0, 0.0, 1.0]])
+    inverse = np.linalg.inv(full)[:2]  # output pixel -> source pixel
+    h, w = rgb.shape[:2]
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
+                            indexing="ij")
+    inv = torch.from_numpy(inverse)
+    src_x = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    src_y = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    # grid_sample wants coordinates in [-1, 1] with pixel centres at the align_corners=False grid.
+    grid = torch.stack([(src_x + 0.5) / w * 2 - 1, (src_y + 0.5) / h * 2 - 1], dim=-1).float()
+    img = rgb.permute(2, 0, 1).unsqueeze(0).float()
+    out = torch.nn.functional.grid_sample(img, grid.unsqueeze(0).to(img.device), mode="bilinear",
+                                          padding_mode="border", align_corners=False)
+    return out[0].permute(1, 2, 0).clamp(0, 1)
+
+
+def recognition_embedding(models: FaceModels, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    from insightface.utils import face_align
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # scikit-image's estimate() deprecation
+        aligned = face_align.norm_crop(bgr, landmark=keypoints.astype(np.float32),
+                                       image_size=models.recognizer.input_size[0])
+    return np.asarray(models.recognizer.get_feat(aligned), dtype=np.float32).reshape(-1)
+
+
+def embed_photos(models: FaceModels, images: torch.Tensor, det_size: int = 640, selection: str = "largest",
+                 index: int = 0, crop_size: int = 512) -> tuple[FaceEmbedding, torch.Tensor]:
+    """One face per photo -> the face embedding and the aligned crops ([N, S, S, 3] float RGB)."""
+    models.prepare_detector(det_size)
+    bgr_images = images_to_bgr_uint8(images)
+    rgb = images[..., :3] if images.ndim == 4 else images.unsqueeze(0)[..., :3]
+    rows, scores, kps_all, boxes, crops = [], [], [], [], []
+    for i, bgr in enumerate(bgr_images):
+        face = select_face(detect_faces(models, bgr), selection, index, i, len(bgr_images))
+        rows.append(torch.from_numpy(recognition_embedding(models, bgr, face.keypoints)))
+        scores.append(face.score)
+        kps_all.append(torch.from_numpy(face.keypoints))
+        boxes.append(torch.from_numpy(face.box))
+        crops.append(warp_crop(rgb[i].detach().cpu(), face.keypoints, crop_size))
+    embedding = FaceEmbedding.from_rows(torch.stack(rows), models.name, torch.tensor(scores),
+                                        torch.stack(kps_all), torch.stack(boxes))
+    log.info("embedded %d face(s) with %s (size %d)", embedding.count, models.name, embedding.dim)
+    return embedding, torch.stack(crops)

@@ -1,0 +1,17 @@
+"""The v3 extension the host loads: registers this pack's model folders and lists its nodes."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from . import model_folders
+from .faceid_embed import FaceIDEmbed
+
+
+class IDEAExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [FaceIDEmbed]
+
+
+async def comfy_entrypoint() -> ComfyExtension:
+    model_folders.register()
+    return IDEAExtension()

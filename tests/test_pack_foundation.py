@@ -1,0 +1,108 @@
+"""The pack as users install it: registry metadata, `make run`, lazy face stack."""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import tomllib
+import urllib.request
+
+import pytest
+
+from support import paths
+from support.server import free_port
+
+REPO = paths.REPO
+
+
+def _validate(folder: pathlib.Path) -> subprocess.CompletedProcess:
+    comfy = pathlib.Path(sys.executable).parent / "comfy"
+    return subprocess.run([str(comfy), "--skip-prompt", "--no-enable-telemetry", "node", "validate"],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+def test_comfy_node_validate_passes_on_the_pack():
+    result = _validate(REPO)
+    assert result.returncode == 0 and "passed" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_comfy_node_validate_rejects_an_empty_version(tmp_path):
+    """The check above can fail: the same validator refuses a pyproject without a version."""
+    shutil.copy(REPO / "LICENSE", tmp_path / "LICENSE")
+    text = (REPO / "pyproject.toml").read_text()
+    (tmp_path / "pyproject.toml").write_text(text.replace('version = "0.1.0"', 'version = ""'))
+    result = _validate(tmp_path)
+    assert "version is empty" in (result.stdout + result.stderr)
+
+
+def test_registry_metadata_matches_requirements_and_pack_version():
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["name"] == "comfyui-id-ea"
+    assert meta["tool"]["comfy"]["DisplayName"]
+    reqs = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    normalise = lambda s: s.replace('"', "'").replace(" ", "")
+    assert sorted(map(normalise, reqs)) == sorted(map(normalise, meta["project"]["dependencies"]))
+    version_file = (REPO / "idea" / "version.py").read_text()
+    assert f'PACK_VERSION = "{meta["project"]["version"]}"' in version_file
+
+
+def test_make_run_serves_the_ui_and_lists_the_nodes():
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    proc = subprocess.Popen(["make", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        info = None
+        while time.monotonic() < deadline and info is None:
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-4000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/object_info", timeout=30) as r:
+                    info = r.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert info is not None, "make run did not serve /object_info in time"
+        assert '"IDEA_FaceIDEmbed"' in info
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+            assert b"<html" in r.read().lower()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_pack_loads_and_explains_without_insightface(tmp_path):
+    """With insightface unimportable the pack still lists its nodes; running FaceID Embed says
+    which pip line fixes it."""
+    script = textwrap.dedent(f"""
+        import importlib.abc, pathlib, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "insightface" or name.startswith("insightface."):
+                    raise ImportError("insightface blocked for this test")
+        sys.meta_path.insert(0, Block())
+        sys.path.insert(0, {str(REPO / 'tests')!r})
+        from support.inprocess_host import start_inprocess_host
+        host = start_inprocess_host(pathlib.Path({str(tmp_path)!r}))
+        assert "IDEA_FaceIDEmbed" in host.nodes.NODE_CLASS_MAPPINGS
+        pack = host.base / "models" / "insightface" / "models" / "antelopev2"
+        pack.mkdir(parents=True)
+        (pack / "det.onnx").write_bytes(b"never parsed: the import fails first")
+        import torch
+        try:
+            host.run("IDEA_FaceIDEmbed", images=torch.rand(1, 256, 256, 3), model_pack="antelopev2",
+                     provider="CPU", face_selection="largest", face_index=0, detection_size=640,
+                     crop_size=128)
+        except Exception as exc:
+            print("ERROR:", exc)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            cwd=REPO)
+    assert "ERROR:" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    message = result.stdout.split("ERROR:", 1)[1]
+    assert "insightface" in message and "pip install insightface" in message
