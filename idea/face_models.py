@@ -141,7 +141,7 @@ def load_face_models(folder: pathlib.Path, provider: str = "auto") -> FaceModels
                 detector = model
             elif task == "recognition" and recognizer is None:
                 recognizer = model
-        missing = [what for what, m in (("a face detector", detector), ("a recogniser", recognizer))
+        missing = [what for what, m in (("face detector", detector), ("recognition model", recognizer))
                    if m is None]
         if missing:
             raise FaceModelError(
