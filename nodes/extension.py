@@ -5,11 +5,13 @@ from comfy_api.latest import ComfyExtension, io
 
 from . import model_folders
 from .faceid_embed import FaceIDEmbed
+from .id_enhancer import IDEnhancerNode
+from .load_identity import LoadIdentity
 
 
 class IDEAExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [FaceIDEmbed]
+        return [FaceIDEmbed, IDEnhancerNode, LoadIdentity]
 
 
 async def comfy_entrypoint() -> ComfyExtension:

@@ -1,0 +1,46 @@
+"""ID-Enhancer: the face embedding fused with the textual ID anchor of the user's own text encoder."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..idea.identity import IdentityEmbedding
+from .text_encoders import read_clip
+from .textual_anchor import textual_anchor
+from .types import FaceEmbeddingType, IdentityType
+
+
+class IDEnhancerNode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IDEA_IDEnhancer",
+            display_name="ID-Enhancer",
+            category="ID-EA",
+            description="Builds an untrained identity: the textual ID anchor (celebrity-name tokens through "
+                        "your text encoder), the initial identity-token vectors, and the ID-Enhancer that "
+                        "fuses the face embedding into identity-enhanced tokens. Train it with Learn ID Token.",
+            inputs=[
+                FaceEmbeddingType.Input("face_embedding", tooltip="From FaceID Embed."),
+                io.Clip.Input("clip", tooltip="The text encoder of the checkpoint you will generate with "
+                                              "(SD1.x, SD2.x or SDXL); clip skip is respected."),
+                io.Int.Input("num_tokens", default=2, min=1, max=8,
+                             tooltip="Number of learned identity tokens (the paper uses 2)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFF, control_after_generate=False,
+                             tooltip="Seed of the Enhancer's and Adapter's initial weights."),
+                io.Boolean.Input("train_enhancer", default=True,
+                                 tooltip="Train the Enhancer with the tokens (the paper's description). Off "
+                                         "keeps it at its seeded initialisation, as the authors' code does."),
+            ],
+            outputs=[IdentityType.Output("identity", tooltip="The identity to train with Learn ID Token.")],
+        )
+
+    @classmethod
+    def execute(cls, face_embedding, clip, num_tokens, seed, train_enhancer) -> io.NodeOutput:
+        layout = read_clip(clip)
+        anchor, initial = textual_anchor(clip, layout, num_tokens)
+        identity = IdentityEmbedding.create(
+            layout.arch, initial, anchor, face_embedding.mean, face_embedding.model_name, seed=seed,
+            train_enhancer=train_enhancer,
+            metadata={"face_model": face_embedding.model_name, "face_embedding_size": face_embedding.dim,
+                      "reference_photos": face_embedding.count})
+        return io.NodeOutput(identity)

@@ -1,0 +1,99 @@
+"""Read the user's CLIP: which base it belongs to, its encoders, and encoding through the host's path.
+
+Everything that must agree with sampling time (clip skip, layer choice, LoRA patches on the CLIP)
+comes for free by encoding through `CLIP.encode_from_tokens`, the same call CLIPTextEncode makes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# token-embedding width of each encoder the pack supports, by the host's embedding key
+ENCODER_WIDTHS = {"clip_l": 768, "clip_h": 1024, "clip_g": 1280}
+ARCH_BY_KEYS = {("clip_l",): "sd1", ("clip_h",): "sd2", ("clip_l", "clip_g"): "sdxl"}
+
+
+class UnsupportedClipError(ValueError):
+    pass
+
+
+@dataclass
+class EncoderHandle:
+    key: str  # the host's embedding key: clip_l / clip_h / clip_g
+    token_key: str  # key in the tokenizer's output dict: l / h / g
+    encoder: torch.nn.Module  # comfy.sd1_clip.SDClipModel
+    tokenizer: object  # comfy.sd1_clip.SDTokenizer
+
+    @property
+    def width(self) -> int:
+        return int(self.encoder.transformer.get_input_embeddings().weight.shape[1])
+
+    def embedding_table(self) -> torch.Tensor:
+        return self.encoder.transformer.get_input_embeddings().weight.detach()
+
+    def name_token_ids(self, text: str) -> list[int]:
+        """The text's token ids without BOS/EOS (the tokenizer adds both)."""
+        ids = self.tokenizer.tokenizer(text)["input_ids"]
+        start = self.tokenizer.tokens_start
+        return ids[start:len(ids) - (1 if self.tokenizer.tokenizer_adds_end_token else 0)]
+
+    def sequence(self, inserted: list) -> list[tuple]:
+        """[BOS, *inserted, EOS, PAD...] as (token, weight) pairs the host's encoder accepts; inserted
+        items may be token ids or [D] tensors (process_tokens treats non-integers as embeddings)."""
+        tok = self.tokenizer
+        seq = ([tok.start_token] if tok.start_token is not None else []) + list(inserted)
+        if tok.end_token is not None:
+            seq.append(tok.end_token)
+        seq += [tok.pad_token] * max(tok.max_length - len(seq), 0)
+        return [(t, 1.0) for t in seq]
+
+
+@dataclass
+class ClipLayout:
+    arch: str  # sd1 / sd2 / sdxl
+    encoders: list[EncoderHandle]  # in context order (SDXL: L then G)
+
+    @property
+    def ctx_dim(self) -> int:
+        return sum(e.width for e in self.encoders)
+
+
+def read_clip(clip) -> ClipLayout:
+    """Identify SD1.x (CLIP-L), SD2.x (OpenCLIP-H) or SDXL (CLIP-L + CLIP-G) from the CLIP object."""
+    model, tokenizer = clip.cond_stage_model, clip.tokenizer
+    handles = []
+    if hasattr(model, "clip_l") and hasattr(model, "clip_g") and not hasattr(model, "clip_name"):
+        handles = [EncoderHandle("clip_l", "l", model.clip_l, tokenizer.clip_l),
+                   EncoderHandle("clip_g", "g", model.clip_g, tokenizer.clip_g)]
+    elif getattr(model, "clip_name", None) in ("l", "h") and hasattr(model, getattr(model, "clip", "")):
+        name = model.clip_name
+        handles = [EncoderHandle(f"clip_{name}", name, getattr(model, model.clip),
+                                 getattr(tokenizer, f"clip_{name}", None))]
+    keys = tuple(h.key for h in handles)
+    if keys not in ARCH_BY_KEYS or any(h.tokenizer is None for h in handles):
+        raise UnsupportedClipError(
+            f"ID-EA works with SD1.x, SD2.x and SDXL text encoders; this CLIP is "
+            f"{type(model).__name__}. Load an SD1.5, SD2.1 or SDXL checkpoint (or its CLIP).")
+    for h in handles:
+        if h.width != ENCODER_WIDTHS[h.key]:
+            raise UnsupportedClipError(
+                f"encoder {h.key} has token width {h.width}, expected {ENCODER_WIDTHS[h.key]}: this "
+                "does not look like an SD1.x/SD2.x/SDXL text encoder.")
+    return ClipLayout(ARCH_BY_KEYS[keys], handles)
+
+
+def encode_sequences(clip, layout: ClipLayout, inserted_per_encoder: dict[str, list]) -> torch.Tensor:
+    """Run the host's encoder on [BOS, inserted..., EOS, PAD...] for every encoder at once and return
+    the context [1, L, D_ctx] (SDXL: CLIP-L and CLIP-G outputs concatenated, as at sampling)."""
+    tokens = {h.token_key: [h.sequence(inserted_per_encoder[h.key])] for h in layout.encoders}
+    return clip.encode_from_tokens(tokens)
+
+
+def split_context(layout: ClipLayout, context: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Cut a [..., D_ctx] context into each encoder's share, by key."""
+    parts, start = {}, 0
+    for h in layout.encoders:
+        parts[h.key] = context[..., start:start + h.width]
+        start += h.width
+    return parts
