@@ -1,0 +1,74 @@
+"""Apply ID-Adapter: route B of the method, the identity injected into the UNet's text condition."""
+from __future__ import annotations
+
+import logging
+
+import torch
+from comfy_api.latest import io
+
+from .adapter_patch import attach_id_adapter
+from .model_arch import check_identity_fits
+from .types import IdentityType
+
+log = logging.getLogger(__name__)
+
+APPLY_TO_OPTIONS = ["cond", "uncond", "both"]
+
+
+def sigma_window(model, start_at: float, end_at: float) -> tuple[float | None, float | None]:
+    """Schedule percentages -> (sigma_start, sigma_end); None for an open end, so the full schedule
+    needs no per-step check at all."""
+    if start_at > end_at:
+        raise ValueError(f"start_at ({start_at}) is after end_at ({end_at}); the adapter would never run")
+    sampling = model.get_model_object("model_sampling")
+    sigma_start = sampling.percent_to_sigma(start_at) if start_at > 0.0 else None
+    sigma_end = sampling.percent_to_sigma(end_at) if end_at < 1.0 else None
+    return sigma_start, sigma_end
+
+
+class ApplyIDAdapter(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IDEA_ApplyIDAdapter",
+            display_name="Apply ID-Adapter",
+            category="ID-EA",
+            description="Patches the model so every cross-attention reads the text condition enriched with "
+                        "the identity's fused tokens by its trained ID-Adapter (the full ID-EA method). Use "
+                        "it with a prompt containing the identity's embedding. Composes with ControlNet, "
+                        "IPAdapter/InstantID, LoRAs and further Apply ID-Adapter nodes.",
+            inputs=[
+                io.Model.Input("model", tooltip="The SD1.x, SD2.x or SDXL model the identity was trained on "
+                                                "(same base); the input model itself is not modified."),
+                IdentityType.Input("identity", tooltip="From Load Identity or Learn ID Token."),
+                io.Float.Input("weight", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="Strength of the adapter: 1 is what it was trained with, 0 turns it off."),
+                io.Float.Input("start_at", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the sampling schedule at which the adapter starts "
+                                       "(0 = from the first step)."),
+                io.Float.Input("end_at", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Fraction of the sampling schedule after which the adapter stops "
+                                       "(1 = until the last step)."),
+                io.Combo.Input("apply_to", options=APPLY_TO_OPTIONS, default="cond",
+                               tooltip="Which condition reads the adapted context: cond (the positive "
+                                       "prompt, as in training), uncond (the negative) or both."),
+            ],
+            outputs=[io.Model.Output(display_name="model", tooltip="The model with the ID-Adapter attached.")],
+        )
+
+    @classmethod
+    def execute(cls, model, identity, weight, start_at, end_at, apply_to) -> io.NodeOutput:
+        found = check_identity_fits(identity, model)
+        sigma_start, sigma_end = sigma_window(model, start_at, end_at)
+        # Nodes run in inference mode; Z is made outside it so the patched model stays usable by
+        # code that runs with autograd (a training node downstream).
+        with torch.inference_mode(False), torch.no_grad():
+            id_tokens = identity.fused_tokens().detach().clone()
+        if float(identity.adapter.gamma) == 0.0:
+            log.warning("this identity's ID-Adapter is untrained (its gate gamma is 0), so Apply ID-Adapter "
+                        "changes nothing; train the identity with Learn ID Token first")
+        patched = attach_id_adapter(model, identity.adapter, id_tokens, weight=weight,
+                                    sigma_start=sigma_start, sigma_end=sigma_end, apply_to=apply_to)
+        log.info("ID-Adapter attached to a %s model: weight %.2f, schedule %.2f-%.2f, %s",
+                 found.label, weight, start_at, end_at, apply_to)
+        return io.NodeOutput(patched)
