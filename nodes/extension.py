@@ -4,14 +4,17 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from . import model_folders
+from .apply_id_adapter import ApplyIDAdapter
+from .face_similarity import FaceSimilarity
 from .faceid_embed import FaceIDEmbed
 from .id_enhancer import IDEnhancerNode
+from .learn_id_token import LearnIDToken
 from .load_identity import LoadIdentity
 
 
 class IDEAExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [FaceIDEmbed, IDEnhancerNode, LoadIdentity]
+        return [FaceIDEmbed, FaceSimilarity, IDEnhancerNode, LearnIDToken, LoadIdentity, ApplyIDAdapter]
 
 
 async def comfy_entrypoint() -> ComfyExtension:

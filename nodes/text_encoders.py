@@ -38,15 +38,20 @@ class EncoderHandle:
         start = self.tokenizer.tokens_start
         return ids[start:len(ids) - (1 if self.tokenizer.tokenizer_adds_end_token else 0)]
 
-    def sequence(self, inserted: list) -> list[tuple]:
-        """[BOS, *inserted, EOS, PAD...] as (token, weight) pairs the host's encoder accepts; inserted
-        items may be token ids or [D] tensors (process_tokens treats non-integers as embeddings)."""
+    def token_list(self, inserted: list) -> list:
+        """[BOS, *inserted, EOS, PAD...]; inserted items may be token ids or [D] tensors (the host's
+        process_tokens treats any non-integer as an embedding)."""
         tok = self.tokenizer
         seq = ([tok.start_token] if tok.start_token is not None else []) + list(inserted)
         if tok.end_token is not None:
             seq.append(tok.end_token)
-        seq += [tok.pad_token] * max(tok.max_length - len(seq), 0)
-        return [(t, 1.0) for t in seq]
+        if len(seq) > tok.max_length:
+            raise ValueError(f"caption of {len(seq)} tokens is longer than the encoder's {tok.max_length}")
+        return seq + [tok.pad_token] * (tok.max_length - len(seq))
+
+    def sequence(self, inserted: list) -> list[tuple]:
+        """token_list as the (token, weight) pairs CLIP.encode_from_tokens takes."""
+        return [(t, 1.0) for t in self.token_list(inserted)]
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""Training captions through the user's text encoder, with the learned vectors inserted, with grad.
+
+The encoders are the host's own modules (comfy.sd1_clip.SDClipModel), called the way
+CLIP.encode_from_tokens calls them (clip options reset, the CLIP's layer/clip-skip set, the model
+loaded), but batched: encode_token_weights would join several captions into one long prompt.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..idea.training_recipe import CAPTION_TEMPLATES, caption_parts
+from .text_encoders import ClipLayout
+
+
+def _clone_saved(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.clone()
+
+
+def _keep(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+class CaptionEncoder:
+    def __init__(self, clip, layout: ClipLayout, templates: tuple[str, ...] = CAPTION_TEMPLATES):
+        self.clip, self.layout = clip, layout
+        # token ids of the text around the learned tokens, per template and encoder (tokenised once)
+        self.parts = {h.key: [(h.name_token_ids(before), h.name_token_ids(after))
+                              for before, after in map(caption_parts, templates)]
+                      for h in layout.encoders}
+
+    def prepare(self) -> None:
+        """Set the clip options exactly as CLIP.encode_from_tokens does, and load the encoder."""
+        model = self.clip.cond_stage_model
+        model.reset_clip_options()
+        if self.clip.layer_idx is not None:
+            model.set_clip_options({"layer": self.clip.layer_idx})
+        self.clip.load_model()
+
+    def tokens(self, key: str, caption_indices: list[int], vectors: torch.Tensor) -> list[list]:
+        handle = next(h for h in self.layout.encoders if h.key == key)
+        rows = []
+        for index in caption_indices:
+            before, after = self.parts[key][index]
+            rows.append(handle.token_list(list(before) + list(vectors.unbind(0)) + list(after)))
+        return rows
+
+    def encode(self, caption_indices: list[int], vectors: dict[str, torch.Tensor],
+               device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> (context [B, L, D_ctx], pooled output or None). Differentiable w.r.t. `vectors`.
+
+        The host's CLIP layers add residuals in place, which autograd refuses for saved tensors;
+        cloning what autograd saves (saved_tensors_hooks) makes the same modules differentiable."""
+        outputs, pooled = [], None
+        hooks = (torch.autograd.graph.saved_tensors_hooks(_clone_saved, _keep)
+                 if torch.is_grad_enabled() else contextlib.nullcontext())
+        with hooks:
+            for handle in self.layout.encoders:
+                z, p = handle.encoder.encode(self.tokens(handle.key, caption_indices, vectors[handle.key]))[:2]
+                outputs.append(z)
+                if p is not None:
+                    pooled = p  # SDXL: CLIP-G's pooled output (the last encoder), as the host uses
+        context = torch.cat(outputs, dim=-1)
+        if device is not None:
+            context = context.to(device)
+        return context, pooled

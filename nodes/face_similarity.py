@@ -1,0 +1,58 @@
+"""Face Similarity: a likeness number for generated images against the FaceID Embed reference."""
+from __future__ import annotations
+
+from comfy_api.latest import io, ui
+
+from ..idea.face_models import PROVIDERS, load_face_models, resolve_model_pack
+from ..idea.face_similarity import face_similarity
+from . import model_folders
+from .faceid_embed import DEFAULT_PACK, _pack_choices
+from .types import FaceEmbeddingType
+
+
+class FaceSimilarity(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IDEA_FaceSimilarity",
+            display_name="Face Similarity",
+            category="ID-EA",
+            description="Scores how much the largest face in each image looks like the reference person: the "
+                        "cosine similarity of face embeddings, higher is more alike; compare numbers only "
+                        "within one model pack. Images without a face count as misses, not errors.",
+            is_output_node=True,
+            inputs=[
+                io.Image.Input("images", tooltip="Generated images to score (an image batch)."),
+                FaceEmbeddingType.Input("reference", tooltip="The reference face embedding from FaceID Embed."),
+                io.Combo.Input("model_pack", options=_pack_choices(), default=DEFAULT_PACK,
+                               tooltip="The insightface model pack under models/insightface/models/; it must "
+                                       "be the one FaceID Embed used for the reference."),
+                io.Combo.Input("provider", options=list(PROVIDERS), default="auto",
+                               tooltip="Where the face models run: auto uses CUDA when onnxruntime-gpu "
+                                       "offers it, else the CPU."),
+                io.Int.Input("detection_size", default=640, min=160, max=2048, step=32,
+                             tooltip="Side of the square the detector sees; larger finds smaller faces "
+                                     "but is slower."),
+            ],
+            outputs=[
+                io.Float.Output("similarities", is_output_list=True,
+                                tooltip="One cosine similarity per image, 0.0 where no face was found (a list: "
+                                        "a node wired to it runs once per image)."),
+                io.Float.Output("mean_similarity",
+                                tooltip="Mean similarity over the images in which a face was found "
+                                        "(0.0 if none)."),
+                io.Float.Output("face_found_share",
+                                tooltip="Share of the images (0..1) in which a face was found."),
+                io.String.Output("summary", tooltip="The numbers as text, e.g. 'image 1: 0.78, image 2: "
+                                                    "no face; mean 0.78 over 1/2 images with a face'."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, images, reference, model_pack, provider, detection_size) -> io.NodeOutput:
+        folder = resolve_model_pack(model_folders.insightface_roots(), model_pack)
+        models = load_face_models(folder, provider)
+        report = face_similarity(models, images, reference, det_size=detection_size)
+        text = report.text()
+        return io.NodeOutput(report.per_image(), report.mean, report.face_share, text,
+                             ui=ui.PreviewText(text))

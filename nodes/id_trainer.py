@@ -1,0 +1,168 @@
+"""The Learn ID Token loop, run inside the host's own sampling machinery.
+
+Why through the host: a custom comfy.samplers.Sampler handed to the normal guider (as the host's
+TrainLoraNode does) makes every forward go through apply_model with the model's patches and
+wrappers, including the ID-Adapter attached by the same code Apply ID-Adapter uses. So the tokens
+are trained under exactly the conditioning they are sampled with.
+
+Only what is trained gets a gradient: torch.autograd.grad asks for the trainable tensors alone, so
+no UNet or text-encoder weight gradient is ever computed or stored (and the shared model is never
+touched).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+import comfy.conds
+import comfy.model_management
+import comfy.samplers
+from comfy_extras.nodes_custom_sampler import Guider_Basic
+
+from ..idea.identity import IdentityEmbedding
+from ..idea.regulariser import MahalanobisRegulariser
+from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
+                                     make_optimizer)
+from .adapter_patch import attach_id_adapter
+from .caption_encoder import CaptionEncoder
+from .precision import autocast_for, gradient_checkpointing, sdpa_for_backward
+from .text_encoders import read_clip
+
+log = logging.getLogger(__name__)
+
+# loss_fn(x0_pred, x0, sigma, noise, xt, caption_indices) -> per-sample loss [B]; default: the recipe's
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]], torch.Tensor]
+
+
+PREDICTIONS = {"EPS": "eps", "V_PREDICTION": "v"}
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def prediction_type(base_model) -> str:
+    """eps or v, from the host's model type (SD1.x/SD2-base/SDXL: eps; SD2 768-v: v)."""
+    name = base_model.model_type.name
+    if name not in PREDICTIONS:
+        raise ValueError(f"Learn ID Token supports epsilon- and v-prediction models; this one is {name}")
+    return PREDICTIONS[name]
+
+
+@dataclass
+class TrainingState:
+    identity: IdentityEmbedding  # trainable, on the training device
+    settings: TrainSettings
+    losses: list[float] = field(default_factory=list)  # one per step done, from step 1 (resumes included)
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.losses)
+
+
+class _LoopSampler(comfy.samplers.Sampler):
+    """Hands the guider's prepared model to the trainer; returns an unchanged latent."""
+
+    def __init__(self, trainer: "IDTokenTrainer"):
+        self.trainer = trainer
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        self.trainer.loop(model_wrap, extra_args, latent_image)
+        return torch.zeros_like(latent_image)
+
+
+class IDTokenTrainer:
+    def __init__(self, model, clip, state: TrainingState, latents: torch.Tensor,
+                 loss_fn: LossFn | None = None, on_step: Callable[[TrainingState], None] | None = None):
+        self.model, self.clip, self.state, self.latents = model, clip, state, latents
+        self.loss_fn = loss_fn
+        self.on_step = on_step
+        self.layout = read_clip(clip)
+        self.encoder = CaptionEncoder(clip, self.layout)
+        self.device = model.load_device
+        self._fused = None
+        identity = state.identity
+        identity.token_vectors = {k: v.to(self.device) for k, v in identity.token_vectors.items()}
+        identity.initial_vectors = {k: v.to(self.device) for k, v in identity.initial_vectors.items()}
+        identity.anchor, identity.face_mean = identity.anchor.to(self.device), identity.face_mean.to(self.device)
+        identity.enhancer.to(self.device)
+        identity.adapter.to(self.device)
+        self.params = identity.make_trainable()
+        # The released code's pinv drops every direction outside the span of the initial vectors
+        # (method.md, component 5); penalise_off_span=False keeps that behaviour.
+        self.regularisers = {k: MahalanobisRegulariser(v, weight=REGULARISER_WEIGHT, penalise_off_span=False)
+                             for k, v in identity.initial_vectors.items()}
+        self.optimizer = make_optimizer(self.params, state.settings)
+
+    def fused_tokens(self) -> torch.Tensor:
+        return self._fused
+
+    def run(self) -> TrainingState:
+        """Train from state.steps_done to settings.steps through the guider; returns the state."""
+        settings = self.state.settings
+        if self.state.steps_done >= settings.steps:
+            return self.state
+        patched = attach_id_adapter(self.model, self.state.identity.adapter, self.fused_tokens,
+                                    apply_to="cond", copy_adapter=False, key="idea_id_adapter.training")
+        with torch.no_grad():
+            self.encoder.prepare()
+            context, pooled = self.encoder.encode([0], self.state.identity.token_vectors)
+        extra = {"pooled_output": pooled} if pooled is not None else {}
+        guider = Guider_Basic(patched)
+        guider.set_conds([[context.detach(), extra]])
+        comfy.model_management.load_models_gpu([patched, self.clip.patcher])
+        with gradient_checkpointing(patched, settings.gradient_checkpointing):
+            guider.sample(torch.zeros_like(self.latents), self.latents, _LoopSampler(self),
+                          torch.ones(2), seed=settings.seed)
+        return self.state
+
+    def loop(self, model_wrap, extra_args, latent_image: torch.Tensor) -> None:
+        settings, identity = self.state.settings, self.state.identity
+        sampling = model_wrap.inner_model.model_sampling
+        prediction = prediction_type(model_wrap.inner_model)
+        base_cond = model_wrap.conds["positive"][0]
+        self.encoder.prepare()
+        device = latent_image.device
+        for step in range(self.state.steps_done, settings.steps):
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            draw = draw_step(settings.seed, step, settings.batch_size, latent_image.shape[0])
+            x0 = latent_image[draw.sample_indices.to(device)]
+            timesteps = (draw.timesteps * 1000).floor().clamp(max=999)
+            sigma = sampling.sigma(timesteps).to(device=device, dtype=torch.float32)
+            noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(draw.noise_seed)).to(x0)
+            xt = sampling.noise_scaling(sigma, noise, x0)
+            with autocast_for(self.device, settings.precision), sdpa_for_backward(self.device):
+                captions = draw.caption_indices.tolist()
+                context, _ = self.encoder.encode(captions, identity.token_vectors, device)
+                self._fused = identity.fused_tokens()
+                model_conds = {**base_cond["model_conds"], "c_crossattn": comfy.conds.CONDCrossAttn(context)}
+                model_wrap.conds["positive"] = [{**base_cond, "model_conds": model_conds}]
+                x0_pred = model_wrap(xt, sigma, **extra_args)
+                per_sample = (self.loss_fn(x0_pred.float(), x0.float(), sigma, noise, xt, captions) if self.loss_fn
+                              else denoising_loss(x0_pred.float(), x0.float(), sigma, prediction,
+                                                  float(sampling.sigma_data)))
+                loss = per_sample.mean()
+            regularisation = sum(reg(identity.token_vectors[k]) for k, reg in self.regularisers.items())
+            total = loss + regularisation
+            if not torch.isfinite(total):
+                raise NonFiniteLoss(f"the loss became {total.item()} at step {step + 1}")
+            self._step(total)
+            self.state.losses.append(float(loss.detach()))
+            self._fused = None
+            if self.on_step is not None:
+                self.on_step(self.state)
+
+    def _step(self, total: torch.Tensor) -> None:
+        scale = 1024.0 if self.state.settings.precision == "fp16" else 1.0
+        grads = torch.autograd.grad(total * scale, self.params, allow_unused=True)
+        for param, grad in zip(self.params, grads):
+            param.grad = torch.zeros_like(param) if grad is None else grad / scale
+        if not all(torch.isfinite(p.grad).all() for p in self.params):
+            raise NonFiniteLoss("a gradient became inf or nan")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)

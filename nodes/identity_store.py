@@ -1,0 +1,75 @@
+"""Where Learn ID Token writes: models/embeddings/<name>.safetensors (for `embedding:<name>` in any
+prompt) and models/idea/<name>.safetensors (the identity file), never overwriting a user's file."""
+from __future__ import annotations
+
+import logging
+import pathlib
+import re
+from dataclasses import dataclass
+
+import folder_paths
+
+from ..idea.identity import IdentityEmbedding
+from ..idea.identity_file import load_identity, save_embedding_for_prompts, save_identity
+from . import model_folders
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class IdentityPaths:
+    name: str
+    identity: pathlib.Path
+    embedding: pathlib.Path
+
+    def existing(self) -> list[pathlib.Path]:
+        return [p for p in (self.identity, self.embedding) if p.exists()]
+
+
+def paths_for(name: str) -> IdentityPaths:
+    if not _NAME.match(name or "") or name.endswith(".safetensors"):
+        raise ValueError(f"identity name {name!r} is not usable as a file and prompt name: use letters, "
+                         "digits, '_', '-' or '.', start with a letter or digit, at most 64 characters, "
+                         "without the .safetensors extension")
+    embeddings = pathlib.Path(folder_paths.get_folder_paths("embeddings")[0])
+    return IdentityPaths(name, model_folders.identity_dir() / f"{name}.safetensors",
+                         embeddings / f"{name}.safetensors")
+
+
+def steps_done(identity: IdentityEmbedding) -> int:
+    return int(identity.metadata.get("training", {}).get("steps_done", 0))
+
+
+def check_fresh_start(paths: IdentityPaths) -> None:
+    """A new run must not replace anything: the name is taken if either file exists."""
+    taken = paths.existing()
+    if not taken:
+        return
+    detail = ""
+    if paths.identity.exists():
+        try:
+            done = load_identity(paths.identity)
+            detail = (f" (an identity trained for {steps_done(done)} of "
+                      f"{done.metadata.get('training', {}).get('steps_total', '?')} steps)")
+        except ValueError:
+            detail = " (not a readable ID-EA identity)"
+    raise FileExistsError(
+        f"'{paths.name}' already exists: {', '.join(map(str, taken))}{detail}. Nothing was overwritten. "
+        "Choose another name, or turn on resume to continue training that identity.")
+
+
+def load_for_resume(paths: IdentityPaths, arch: str, ctx_dim: int) -> IdentityEmbedding:
+    if not paths.identity.exists():
+        raise FileNotFoundError(f"resume is on but there is no identity to resume at {paths.identity}; "
+                                "turn resume off to start a new identity with this name.")
+    return load_identity(paths.identity, expected_arch=arch, expected_ctx_dim=ctx_dim)
+
+
+def save_both(identity: IdentityEmbedding, paths: IdentityPaths) -> None:
+    """Both files of this run (after check_fresh_start or for a resumed identity of this name)."""
+    save_identity(identity, paths.identity, overwrite=True)
+    save_embedding_for_prompts(identity.token_vectors, paths.embedding, overwrite=True)
+    log.info("saved identity '%s' (%d steps) to %s and %s", paths.name, steps_done(identity),
+             paths.identity, paths.embedding)

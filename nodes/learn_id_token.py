@@ -1,0 +1,145 @@
+"""Learn ID Token: train the identity tokens, the ID-Adapter and the ID-Enhancer on the user's model."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+import comfy.model_management
+import comfy.utils
+from comfy_api.latest import io
+
+from ..idea.training_recipe import BASE_LEARNING_RATE, DEFAULT_RESOLUTION, TrainSettings
+from . import identity_store
+from .id_trainer import IDTokenTrainer, NonFiniteLoss, TrainingState
+from .loss_plot import loss_curve_image
+from .model_arch import check_identity_fits
+from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
+from .reference_latents import reference_latents
+from .text_encoders import read_clip
+from .types import IdentityType
+
+log = logging.getLogger(__name__)
+ENHANCER_CHOICES = ("from identity", "on", "off")
+
+
+def snapshot(state: TrainingState):
+    """A detached CPU copy of the identity with its training record, ready to save or return."""
+    identity = state.identity.clone()
+    for key in identity.token_vectors:
+        identity.token_vectors[key] = identity.token_vectors[key].cpu()
+        identity.initial_vectors[key] = identity.initial_vectors[key].cpu()
+    identity.anchor, identity.face_mean = identity.anchor.cpu(), identity.face_mean.cpu()
+    identity.enhancer.cpu().requires_grad_(False)
+    identity.adapter.cpu().requires_grad_(False)
+    identity.metadata = {**identity.metadata, "training": {
+        **state.settings.as_metadata(), "steps_done": state.steps_done, "steps_total": state.settings.steps,
+        "losses": [round(v, 6) for v in state.losses]}}
+    return identity
+
+
+class LearnIDToken(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IDEA_LearnIDToken",
+            display_name="Learn ID Token",
+            category="ID-EA",
+            is_output_node=True,
+            description="Trains the identity (two token vectors, the ID-Adapter and the ID-Enhancer) on your "
+                        "own checkpoint in ~320 steps, and saves it as models/embeddings/NAME.safetensors "
+                        "(use embedding:NAME in any prompt) and models/idea/NAME.safetensors (Load Identity).",
+            inputs=[
+                io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL)."),
+                io.Clip.Input("clip", tooltip="The same checkpoint's CLIP (the one given to ID-Enhancer)."),
+                io.Vae.Input("vae", tooltip="The checkpoint's VAE, to encode the reference images once."),
+                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed."),
+                IdentityType.Input("identity", tooltip="From ID-Enhancer (or Load Identity to train further)."),
+                io.String.Input("name", default="my_person",
+                                tooltip="File and prompt name: embedding:NAME. Existing files are never "
+                                        "overwritten (use resume to continue one)."),
+                io.Int.Input("steps", default=320, min=1, max=10000, tooltip="Optimiser steps (the paper: 320)."),
+                io.Int.Input("batch_size", default=8, min=1, max=64,
+                             tooltip="Samples per step (the paper: 8). Lower it if you run out of memory."),
+                io.Float.Input("learning_rate", default=BASE_LEARNING_RATE, min=1e-6, max=1.0, step=0.0001,
+                               tooltip="Per-sample rate; the optimiser uses it times the batch size."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFF, control_after_generate=False,
+                             tooltip="Seeds the draw of images, captions, timesteps and noise."),
+                io.Combo.Input("train_enhancer", options=list(ENHANCER_CHOICES), default="from identity",
+                               tooltip="Train the ID-Enhancer too (on), keep it at its seeded start as the "
+                                       "authors' code does (off), or follow the ID-Enhancer node's switch."),
+                io.Int.Input("resolution", default=0, min=0, max=2048, step=64,
+                             tooltip="Training resolution; 0 = by base model (512 SD1.x/SD2.x, 1024 SDXL)."),
+                io.Combo.Input("gradient_checkpointing", options=list(CHECKPOINTING), default="auto",
+                               tooltip="Recompute activations to save memory (auto: on for SDXL)."),
+                io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
+                               tooltip="Compute precision (auto: bf16 on GPUs that have it, fp32 on the CPU)."),
+                io.Int.Input("save_every", default=0, min=0, max=10000,
+                             tooltip="Also save a resumable partial identity every N steps (0: only at the end "
+                                     "and when interrupted)."),
+                io.Boolean.Input("resume", default=False,
+                                 tooltip="Continue the identity saved under NAME up to the step count."),
+            ],
+            outputs=[
+                IdentityType.Output("trained_identity", display_name="identity", tooltip="The trained identity, for Apply ID-Adapter."),
+                io.Image.Output("loss_curve", tooltip="The training loss per step."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, clip, vae, images, identity, name, steps, batch_size, learning_rate, seed,
+                train_enhancer, resolution, gradient_checkpointing, precision, save_every, resume) -> io.NodeOutput:
+        paths = identity_store.paths_for(name)
+        found = check_identity_fits(identity, model)
+        if read_clip(clip).arch != identity.arch:
+            raise ValueError(f"the CLIP is {read_clip(clip).arch} but the identity is {identity.arch}; use "
+                             "the CLIP of the checkpoint the identity was made with")
+        device = model.load_device
+        with torch.inference_mode(False), torch.enable_grad():
+            if resume:
+                start = identity_store.load_for_resume(paths, identity.arch, identity.ctx_dim)
+            else:
+                identity_store.check_fresh_start(paths)
+                start = identity.clone()
+            if train_enhancer != "from identity":
+                start.train_enhancer = train_enhancer == "on"
+            settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                                     train_enhancer=start.train_enhancer,
+                                     resolution=resolution or DEFAULT_RESOLUTION[found.arch],
+                                     precision=resolve_precision(precision, device),
+                                     gradient_checkpointing=resolve_checkpointing(gradient_checkpointing,
+                                                                                  found.arch))
+            done = identity_store.steps_done(start) if resume else 0
+            recorded = start.metadata.get("training", {}).get("losses", []) if resume else []
+            prior_losses = (list(recorded) + [float("nan")] * done)[:done]
+            latents = reference_latents(vae, images, settings.resolution).clone()
+            state = TrainingState(start, settings, losses=prior_losses)
+            progress = comfy.utils.ProgressBar(steps)
+            progress.update_absolute(done, steps)
+
+            def on_step(current: TrainingState) -> None:
+                progress.update_absolute(current.steps_done, steps)
+                if save_every and current.steps_done % save_every == 0 and current.steps_done < steps:
+                    identity_store.save_both(snapshot(current), paths)
+
+            trainer = IDTokenTrainer(model, clip, state, latents, on_step=on_step)
+            try:
+                trainer.run()
+            except comfy.model_management.InterruptProcessingException:
+                if state.steps_done > done:
+                    identity_store.save_both(snapshot(state), paths)
+                    log.info("training interrupted after %d steps; resume it with resume on", state.steps_done)
+                raise
+            except NonFiniteLoss as err:
+                kept = f" The last good save stays at {paths.identity}." if paths.identity.exists() else ""
+                raise RuntimeError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, or "
+                                   "use precision fp32 or bf16.") from err
+            except torch.OutOfMemoryError as err:
+                raise RuntimeError(
+                    f"out of memory while training '{name}' at batch size {batch_size}, resolution "
+                    f"{settings.resolution}, precision {settings.precision}, gradient checkpointing "
+                    f"{'on' if settings.gradient_checkpointing else 'off'}: lower batch_size, turn "
+                    "gradient_checkpointing on, or use precision bf16/fp16.") from err
+            final = snapshot(state)
+            identity_store.save_both(final, paths)
+        return io.NodeOutput(final, loss_curve_image(state.losses))

@@ -1,0 +1,92 @@
+"""Precision, attention-kernel and gradient-checkpointing choices for training on the host's UNet."""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+import torch.utils.checkpoint
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+CHECKPOINTING = ("auto", "on", "off")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(choice: str, device: torch.device) -> str:
+    """auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU."""
+    if choice not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}")
+    if choice != "auto":
+        return choice
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def resolve_checkpointing(choice: str, arch: str) -> bool:
+    """auto: on for SDXL (its 1024 px activations dominate memory), off for SD1.x/SD2.x."""
+    if choice not in CHECKPOINTING:
+        raise ValueError(f"gradient_checkpointing must be one of {CHECKPOINTING}")
+    return choice == "on" or (choice == "auto" and arch == "sdxl")
+
+
+def autocast_for(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=_DTYPES[precision])
+
+
+def sdpa_for_backward(device: torch.device):
+    """On CUDA, backward through the host's CLIP attention fails in the memory-efficient SDPA kernel
+    ("attn_bias is not correctly aligned": the 77x77 causal mask); flash or math kernels work."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.MATH])
+
+
+_CONTAINERS = (torch.nn.ModuleList, torch.nn.Sequential, torch.nn.ModuleDict)
+
+
+def _outermost_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The highest modules below `module` that are called through their own forward (the UNet calls
+    the layers inside its Sequential blocks one by one, so the blocks themselves cannot be wrapped)."""
+    found = []
+    for child in module.children():
+        if isinstance(child, _CONTAINERS):
+            found += _outermost_layers(child)
+        else:
+            found.append(child)
+    return found
+
+
+def _checkpointed(forward):
+    def run(*args, **kwargs):
+        if not torch.is_grad_enabled():
+            return forward(*args, **kwargs)
+        return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
+    return run
+
+
+@contextlib.contextmanager
+def gradient_checkpointing(model_patcher, enabled: bool):
+    """Recompute each UNet layer in backward instead of storing its activations.
+
+    The layers are shared with every clone of the model, so their forwards are swapped only for the
+    duration of training and always restored (the host's TrainLoraNode does the same)."""
+    if not enabled:
+        yield
+        return
+    unet = model_patcher.model.diffusion_model
+    layers = [m for name in ("input_blocks", "middle_block", "output_blocks")
+              if getattr(unet, name, None) is not None for m in _outermost_layers(getattr(unet, name))]
+    try:
+        for layer in layers:
+            layer.forward = _checkpointed(type(layer).forward.__get__(layer))
+        log.info("gradient checkpointing on %d UNet layers", len(layers))
+        yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("forward", None)
