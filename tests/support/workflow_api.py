@@ -1,0 +1,239 @@
+"""UI workflow (what the frontend saves) -> API prompt (what POST /prompt takes), without a browser.
+
+Why a Python twin of the frontend's `app.graphToPrompt()`: the server tests of the shipped
+workflows should not depend on a browser being installed, and a second, independent reading of a
+workflow file catches files that only work because the frontend silently repairs them. The rules
+below are those of frontend 1.32.9 (tests/test_frontend_harness.py checks them against the real
+frontend for every node type the server offers):
+
+- `widgets_values` lists one value per widget in the order of the node's inputs (`input_order`,
+  required then optional), counting only widget types (INT, FLOAT, STRING, BOOLEAN, COMBO) that
+  are not `forceInput`.
+- The frontend adds values that are not inputs: a `control_after_generate` value after an INT
+  widget that asks for it (or, when it does not say, is named seed/noise_seed); a control value
+  and a filter-list value after a COMBO widget with `control_after_generate`; one "upload" value at
+  the end of a node with an image/video upload widget.
+- Note, MarkdownNote, Reroute and PrimitiveNode exist only in the frontend: Reroutes pass their
+  input link on, a PrimitiveNode gives its value to the widgets it feeds, notes are dropped.
+- A STRING widget with `dynamicPrompts` is sent with C-style comments stripped (so a URL's "//"
+  cuts the text) and `{a|b}` replaced by a random choice, which this converter refuses.
+- Muted nodes (mode 2) are dropped with every input that comes from them; a bypassed node (mode 4)
+  hands an input of the requested type on (the same slot first, as the frontend does).
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+UPLOAD_OPTIONS = ("image_upload", "video_upload")
+SEED_NAMES = ("seed", "noise_seed")
+FRONTEND_ONLY = None  # a widgets_values slot that is not an input (control, filter list, upload)
+NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
+VIRTUAL_TYPES = NOTE_TYPES | {"Reroute", "PrimitiveNode"}
+# Node types whose widgets frontend extensions add or replace (webcam, 3D viewers, remote combos):
+# their widgets_values cannot be read from /object_info; use the frontend's graphToPrompt.
+FRONTEND_EXTENDED = frozenset({"LoadImageOutput", "WebcamCapture", "Load3D", "Preview3D", "SaveGLB",
+                               "PreviewAny"})
+MODE_NEVER, MODE_BYPASS = 2, 4
+
+
+class ConversionError(ValueError):
+    """The workflow cannot be converted faithfully; the message names the node and the reason."""
+
+
+def _input_specs(node_info: dict):
+    """(name, spec) of a node's inputs in the order the frontend builds its widgets."""
+    inputs = node_info.get("input", {})
+    order = node_info.get("input_order") or {sec: list(inputs.get(sec, {})) for sec in ("required", "optional")}
+    for section in ("required", "optional"):
+        for name in order.get(section, []):
+            yield name, inputs[section][name]
+
+
+def _kind(spec) -> str:
+    return "COMBO" if isinstance(spec[0], list) else str(spec[0])
+
+
+def _options(spec) -> dict:
+    return spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+
+
+def widget_layout(node_info: dict) -> list[str | None]:
+    """The input name behind each `widgets_values` slot of a node, FRONTEND_ONLY for the others."""
+    layout: list[str | None] = []
+    upload = False
+    for name, spec in _input_specs(node_info):
+        kind, opts = _kind(spec), _options(spec)
+        if kind not in WIDGET_TYPES or opts.get("forceInput"):
+            continue
+        layout.append(name)
+        if kind == "INT" and opts.get("control_after_generate", name in SEED_NAMES):
+            layout.append(FRONTEND_ONLY)
+        if kind == "COMBO" and opts.get("control_after_generate"):
+            layout += [FRONTEND_ONLY, FRONTEND_ONLY]
+        upload = upload or any(opts.get(o) for o in UPLOAD_OPTIONS)
+    if upload:
+        layout.append(FRONTEND_ONLY)
+    return layout
+
+
+_COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
+_CHOICE = re.compile(r"(?<!\\)\{")
+
+
+def dynamic_prompt_value(text: str, where: str) -> str:
+    """What the frontend sends for a `dynamicPrompts` text widget, when that is not random."""
+    stripped = _COMMENTS.sub("", text)
+    if _CHOICE.search(stripped):
+        raise ConversionError(f"{where} uses the random-choice syntax {{a|b}}; its prompt differs per run")
+    return re.sub(r"\\([{}|])", r"\1", stripped)
+
+
+def _links(workflow: dict) -> dict[int, tuple[int, int]]:
+    """link id -> (origin node id, origin slot); both the array and the object link forms."""
+    out = {}
+    for link in workflow.get("links") or []:
+        if isinstance(link, dict):
+            out[link["id"]] = (link["origin_id"], link["origin_slot"])
+        else:
+            out[link[0]] = (link[1], link[2])
+    return out
+
+
+def _types_match(a: str, b: str) -> bool:
+    """LiteGraph's isValidConnection: equal, a wildcard, or overlapping comma-separated lists."""
+    if a in ("*", "") or b in ("*", "") or a == b:
+        return True
+    return bool({t.strip().upper() for t in str(a).split(",")} & {t.strip().upper() for t in str(b).split(",")})
+
+
+class _Converter:
+    def __init__(self, workflow: dict, object_info: dict):
+        if (workflow.get("definitions") or {}).get("subgraphs"):
+            raise ConversionError("the workflow contains subgraphs; convert it with the frontend "
+                                  "(support.frontend.FrontendPage.graph_to_prompt)")
+        self.info = object_info
+        self.nodes = {n["id"]: n for n in workflow.get("nodes", [])}
+        self.links = _links(workflow)
+
+    def _origin(self, node: dict, slot: int):
+        """Follow the link into input `slot` to (node, output slot), through reroutes and bypassed
+        nodes; None when nothing real feeds it."""
+        link_id = node["inputs"][slot].get("link")
+        if link_id is None:
+            return None
+        if link_id not in self.links:
+            raise ConversionError(f"node {node['id']} ({node['type']}) input {node['inputs'][slot]['name']} "
+                                  f"refers to link {link_id}, which the workflow does not have")
+        origin_id, origin_slot = self.links[link_id]
+        return self._resolve_output(self.nodes[origin_id], origin_slot, node["inputs"][slot].get("type", "*"))
+
+    def _resolve_output(self, node: dict, slot: int, wanted: str, depth: int = 0):
+        if depth > len(self.nodes):
+            raise ConversionError(f"circular links through node {node['id']}")
+        if node.get("mode") == MODE_NEVER:
+            return None
+        if node["type"] == "Reroute":
+            return self._follow(node, 0, depth)
+        if node.get("mode") == MODE_BYPASS:
+            index = self._bypass_input(node, slot, wanted)
+            return None if index is None else self._follow(node, index, depth)
+        return node, slot
+
+    def _follow(self, node: dict, input_slot: int, depth: int):
+        inputs = node.get("inputs") or []
+        if input_slot >= len(inputs) or inputs[input_slot].get("link") is None:
+            return None
+        origin_id, origin_slot = self.links[inputs[input_slot]["link"]]
+        return self._resolve_output(self.nodes[origin_id], origin_slot, inputs[input_slot].get("type", "*"), depth + 1)
+
+    @staticmethod
+    def _bypass_input(node: dict, slot: int, wanted: str) -> int | None:
+        """Which input a bypassed node passes on for output `slot` (the frontend's rule)."""
+        inputs = node.get("inputs") or []
+        out_type = (node.get("outputs") or [{}])[slot].get("type", "*") if slot < len(node.get("outputs") or []) else "*"
+        if wanted in ("*", ""):
+            return slot if len(inputs) > slot else (0 if inputs else None)
+        if slot < len(inputs) and _types_match(inputs[slot]["type"], out_type) and _types_match(inputs[slot]["type"], wanted):
+            return slot
+        for i, inp in enumerate(inputs):
+            if inp["type"] == wanted:
+                return i
+        for i, inp in enumerate(inputs):
+            if _types_match(inp["type"], out_type) and _types_match(inp["type"], wanted):
+                return i
+        return None
+
+    def _widget_values(self, node: dict) -> dict:
+        values = node.get("widgets_values")
+        if values is None:
+            return {}
+        if isinstance(values, dict):  # some packs save widgets by name
+            return dict(values)
+        layout = widget_layout(self.info[node["type"]])
+        if len(values) != len(layout):
+            raise ConversionError(
+                f"node {node['id']} ({node['type']}) has {len(values)} widget values but the server's "
+                f"definition gives {len(layout)} widgets ({layout}); the node changed since the workflow "
+                "was saved: re-save it from the current frontend")
+        specs = dict(_input_specs(self.info[node["type"]]))
+        out = {}
+        for name, value in zip(layout, values):
+            if name is FRONTEND_ONLY:
+                continue
+            if isinstance(value, str) and _options(specs[name]).get("dynamicPrompts"):
+                value = dynamic_prompt_value(value, f"node {node['id']} ({node['type']}) widget {name}")
+            out[name] = value
+        return out
+
+    def node_inputs(self, node: dict) -> dict:
+        inputs = {name: ({"__value__": v} if isinstance(v, list) else v)
+                  for name, v in self._widget_values(node).items()}
+        for slot, inp in enumerate(node.get("inputs") or []):
+            origin = self._origin(node, slot)
+            if origin is None:
+                continue
+            source, source_slot = origin
+            if source["type"] == "PrimitiveNode":
+                value = (source.get("widgets_values") or [None])[0]
+                inputs[inp["name"]] = {"__value__": value} if isinstance(value, list) else value
+            elif source["type"] in VIRTUAL_TYPES:
+                continue
+            else:
+                inputs[inp["name"]] = [str(source["id"]), int(source_slot)]
+        return inputs
+
+    def convert(self) -> dict:
+        prompt = {}
+        for node in self.nodes.values():
+            kind = node["type"]
+            if kind in VIRTUAL_TYPES or node.get("mode") in (MODE_NEVER, MODE_BYPASS):
+                continue
+            if kind not in self.info:
+                raise ConversionError(f"node {node['id']} has type {kind!r}, which the server does not offer")
+            if kind in FRONTEND_EXTENDED:
+                raise ConversionError(f"node {node['id']} ({kind}) has widgets made by a frontend extension; "
+                                      "convert this workflow with the frontend's graphToPrompt")
+            title = node.get("title") or self.info[kind].get("display_name") or kind
+            prompt[str(node["id"])] = {"inputs": self.node_inputs(node), "class_type": kind,
+                                       "_meta": {"title": title}}
+        for entry in prompt.values():  # links into dropped nodes go, as in the frontend
+            for name, value in list(entry["inputs"].items()):
+                if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
+                    del entry["inputs"][name]
+        return prompt
+
+
+def ui_to_api(workflow: dict, object_info: dict) -> dict:
+    """The API prompt for a UI workflow, given the server's /object_info."""
+    prompt = _Converter(workflow, object_info).convert()
+    log.debug("converted a %d-node UI workflow into a %d-node prompt", len(workflow.get("nodes", [])), len(prompt))
+    return prompt
+
+
+def strip_meta(prompt: dict) -> dict:
+    """The prompt without `_meta` (titles), for comparing what the server would execute."""
+    return {key: {k: v for k, v in entry.items() if k != "_meta"} for key, entry in prompt.items()}
