@@ -175,7 +175,9 @@ def _check_container(path: str) -> None:
     if start[:4] == b"PK\x03\x04":
         raise IdentityFileError(f"{path} is a zip archive (how torch.save writes .pt/.ckpt checkpoints), "
                                 f"not safetensors; such files can run code when loaded; {ACCEPTED}")
-    if start[:1] == b"\x80":
+    # A pickle starts with PROTO (0x80) then its protocol number; a safetensors header length may
+    # also start with 0x80, so only call it a pickle when byte 8 is not the header's "{".
+    if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and start[8:9] != b"{":
         raise IdentityFileError(f"{path} is a Python pickle (an old PyTorch checkpoint), not safetensors; "
                                 f"such files can run code when loaded; {ACCEPTED}")
     if size < 9:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import struct
 
 import pytest
 import safetensors.torch
@@ -253,3 +254,13 @@ def test_prompt_embedding_is_not_an_identity_and_loads_in_host_format(tmp_path):
     assert "without ID-EA identity metadata" in refusal(path)
     with pytest.raises(ValueError, match="keys among"):
         save_embedding_for_prompts({"token_vectors.clip_l": randn(2, 768)}, tmp_path / "x.safetensors")
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """Found by training: a header of 0x0280 bytes starts the file with 0x80 0x02, like a pickle."""
+    header = b'{"__metadata__":{"note":"x"}}'.ljust(0x0280, b" ")
+    path = tmp_path / "header_0x280.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    assert path.read_bytes()[:2] == b"\x80\x02"
+    message = refusal(path)
+    assert "pickle" not in message and "ID-EA" in message
