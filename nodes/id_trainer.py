@@ -28,6 +28,7 @@ from ..idea.regulariser import MahalanobisRegulariser
 from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
                                      make_optimizer)
 from .adapter_patch import attach_id_adapter
+from .autograd_weights import autograd_usable
 from .caption_encoder import CaptionEncoder
 from .precision import autocast_for, gradient_checkpointing, sdpa_for_backward
 from .text_encoders import read_clip
@@ -116,7 +117,8 @@ class IDTokenTrainer:
         guider = Guider_Basic(patched)
         guider.set_conds([[context.detach(), extra]])
         comfy.model_management.load_models_gpu([patched, self.clip.patcher])
-        with gradient_checkpointing(patched, settings.gradient_checkpointing):
+        with gradient_checkpointing(patched, settings.gradient_checkpointing), \
+                autograd_usable(patched.model, self.clip.cond_stage_model):
             guider.sample(torch.zeros_like(self.latents), self.latents, _LoopSampler(self),
                           torch.ones(2), seed=settings.seed)
         return self.state

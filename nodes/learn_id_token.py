@@ -95,24 +95,27 @@ class LearnIDToken(io.ComfyNode):
             raise ValueError(f"the CLIP is {read_clip(clip).arch} but the identity is {identity.arch}; use "
                              "the CLIP of the checkpoint the identity was made with")
         device = model.load_device
+        if not resume:
+            identity_store.check_fresh_start(paths)
+        resolution = resolution or DEFAULT_RESOLUTION[found.arch]
+        cached_latents = reference_latents(vae, images, resolution)  # no gradient: encoded once, here
         with torch.inference_mode(False), torch.enable_grad():
             if resume:
                 start = identity_store.load_for_resume(paths, identity.arch, identity.ctx_dim)
             else:
-                identity_store.check_fresh_start(paths)
                 start = identity.clone()
             if train_enhancer != "from identity":
                 start.train_enhancer = train_enhancer == "on"
             settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                                      train_enhancer=start.train_enhancer,
-                                     resolution=resolution or DEFAULT_RESOLUTION[found.arch],
+                                     resolution=resolution,
                                      precision=resolve_precision(precision, device),
                                      gradient_checkpointing=resolve_checkpointing(gradient_checkpointing,
                                                                                   found.arch))
             done = identity_store.steps_done(start) if resume else 0
             recorded = start.metadata.get("training", {}).get("losses", []) if resume else []
             prior_losses = (list(recorded) + [float("nan")] * done)[:done]
-            latents = reference_latents(vae, images, settings.resolution).clone()
+            latents = cached_latents.clone()
             state = TrainingState(start, settings, losses=prior_losses)
             progress = comfy.utils.ProgressBar(steps)
             progress.update_absolute(done, steps)

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
 from support import tiny_models
+from support.identities import write_identity
 from support.server import execution_error
 
-from idea.identity import IdentityEmbedding
-from idea.identity_file import save_identity
-
 CHECKPOINT = "idea-tiny-sd15.safetensors"
-WIDTHS = {"sd1": {"clip_l": 768}, "sdxl": {"clip_l": 768, "clip_g": 1280}}
-
-
-def write_identity(path, arch, seed):
-    gen = torch.Generator().manual_seed(seed)
-    widths = WIDTHS[arch]
-    initial = {key: torch.randn(2, width, generator=gen) for key, width in widths.items()}
-    face = torch.randn(512, generator=gen)
-    identity = IdentityEmbedding.create(arch, initial, torch.randn(2, sum(widths.values()), generator=gen),
-                                        face / face.norm(), "synthetic", seed=seed)
-    with torch.no_grad():
-        identity.adapter.gamma.fill_(1.0)  # a trained adapter: its gate is open
-    save_identity(identity, path, overwrite=True)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,12 @@ def learn(host, model, clip, vae, images, identity, name, **overrides):
 
 @pytest.fixture(scope="module")
 def sd15(host, cache_dir):
-    return tiny_models.build_sd15_in_process(cache_dir)
+    """Loaded by the core loader node inside inference mode, as in a user's graph: the weights are
+    inference tensors, which training must cope with."""
+    tiny_models.install_checkpoint(host.base, "idea-tiny-sd15.safetensors", cache_dir=cache_dir)
+    model, clip, vae = host.run("CheckpointLoaderSimple", ckpt_name="idea-tiny-sd15.safetensors")
+    assert next(model.model.parameters()).is_inference()
+    return model, clip, vae
 
 
 @pytest.fixture(scope="module")
@@ -198,4 +203,5 @@ def test_checkpointing_gives_the_same_steps_and_leaves_the_model_untouched(host,
     unet = model.model.diffusion_model
     assert not any("forward" in m.__dict__ for m in unet.modules())
     assert all(p.grad is None for p in unet.parameters())
+    assert all(p.is_inference() for p in unet.parameters())  # the aliases used in training are gone
     assert repr(model.model_options) == options_before and repr(model.wrappers) == wrappers_before

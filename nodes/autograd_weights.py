@@ -1,0 +1,43 @@
+"""Let autograd run through a model whose weights were made inside torch.inference_mode().
+
+The host executes every node in inference mode, so a checkpoint loaded by a loader node holds
+inference tensors, which autograd refuses to save for backward. Copying the weights would double
+the model's memory; instead each inference tensor is aliased by a normal tensor over the same storage
+(no copy) for the duration of training, and the original parameters are put back afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def _alias(tensor: torch.Tensor) -> torch.Tensor:
+    """A normal tensor viewing the inference tensor's memory (set_ outside inference mode)."""
+    return torch.empty(0, dtype=tensor.dtype, device=tensor.device).set_(
+        tensor.untyped_storage(), tensor.storage_offset(), tensor.size(), tensor.stride())
+
+
+@contextlib.contextmanager
+def autograd_usable(*modules: torch.nn.Module):
+    swapped = []
+    try:
+        for module in modules:
+            for owner in module.modules():
+                for name, param in list(owner._parameters.items()):
+                    if param is not None and param.is_inference():
+                        owner._parameters[name] = torch.nn.Parameter(_alias(param), requires_grad=False)
+                        swapped.append((owner._parameters, name, param))
+                for name, buffer in list(owner._buffers.items()):
+                    if buffer is not None and buffer.is_inference():
+                        owner._buffers[name] = _alias(buffer)
+                        swapped.append((owner._buffers, name, buffer))
+        if swapped:
+            log.debug("aliased %d inference tensors for training", len(swapped))
+        yield
+    finally:
+        for table, name, original in reversed(swapped):
+            table[name] = original

@@ -1,0 +1,66 @@
+"""FaceID Embed -> ID-Enhancer -> Learn ID Token through the real server (POST /prompt), and bad
+inputs that end in a clear execution_error while the server keeps working."""
+from __future__ import annotations
+
+import pytest
+
+from support import real_faces, tiny_models
+from support.identities import write_identity
+from support.images import save_png
+from support.server import execution_error
+
+CHECKPOINT = "idea-tiny-sd15.safetensors"
+
+
+@pytest.fixture(scope="module")
+def learn_server(server, cache_dir):
+    tiny_models.install_checkpoint(server.base, CHECKPOINT, cache_dir=cache_dir)
+    real_faces.write_real_pack(server.base / "models", "sface_yunet")
+    save_png(real_faces.load_photo("obama2"), server.base / "input" / "obama2.png")
+    write_identity(server.base / "models" / "idea" / "someone-sdxl.safetensors", "sdxl", seed=3)
+    return server
+
+
+def training_prompt(name: str, identity_source: str = "enhancer") -> dict:
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "obama2.png"}},
+        "3": {"class_type": "IDEA_FaceIDEmbed",
+              "inputs": {"images": ["2", 0], "model_pack": "sface_yunet", "provider": "CPU",
+                         "face_selection": "largest", "face_index": 0, "detection_size": 640, "crop_size": 128}},
+        "4": {"class_type": "IDEA_IDEnhancer",
+              "inputs": {"face_embedding": ["3", 0], "clip": ["1", 1], "num_tokens": 2, "seed": 0,
+                         "train_enhancer": True}},
+        "5": {"class_type": "IDEA_LearnIDToken",
+              "inputs": {"model": ["1", 0], "clip": ["1", 1], "vae": ["1", 2], "images": ["3", 1],
+                         "identity": ["4", 0], "name": name, "steps": 2, "batch_size": 2,
+                         "learning_rate": 0.0015, "seed": 0, "train_enhancer": "from identity",
+                         "resolution": 64, "gradient_checkpointing": "auto", "precision": "auto",
+                         "save_every": 0, "resume": False}},
+        "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 1]}},
+    }
+    if identity_source == "file":
+        prompt["4"] = {"class_type": "IDEA_LoadIdentity", "inputs": {"identity_file": "someone-sdxl.safetensors"}}
+    return prompt
+
+
+def test_photo_to_trained_identity_runs_to_success_and_saves_both_files(learn_server):
+    entry = learn_server.run_ok(training_prompt("served_person"))
+    assert entry["outputs"]["6"]["images"], "the loss curve preview is missing"
+    models = learn_server.base / "models"
+    assert (models / "idea" / "served_person.safetensors").is_file()
+    assert (models / "embeddings" / "served_person.safetensors").is_file()
+
+
+def test_bad_inputs_end_in_a_clear_error_and_the_server_keeps_working(learn_server):
+    wrong_base = learn_server.run(training_prompt("wrong_base", identity_source="file"))
+    error = execution_error(wrong_base)
+    assert error["node_type"] == "IDEA_LearnIDToken"
+    assert "trained for SDXL" in error["exception_message"] and "SD1.x" in error["exception_message"]
+
+    taken = learn_server.run(training_prompt("served_person"))  # cached nodes re-run Learn only if needed
+    if taken["status"]["status_str"] == "error":
+        assert "Nothing was overwritten" in execution_error(taken)["exception_message"]
+
+    again = learn_server.run_ok(training_prompt("served_person_2"))
+    assert again["outputs"]["6"]["images"]
