@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from ..idea.face_models import PROVIDERS, load_face_models, resolve_model_pack
 from ..idea.face_similarity import face_similarity
-from . import model_folders
-from .faceid_embed import DEFAULT_PACK, _pack_choices
+from .face_model_inputs import detection_size_input, load_pack, model_pack_input, provider_input
 from .types import FaceEmbeddingType
 
 
@@ -24,15 +22,10 @@ class FaceSimilarity(io.ComfyNode):
             inputs=[
                 io.Image.Input("images", tooltip="Generated images to score (an image batch)."),
                 FaceEmbeddingType.Input("reference", tooltip="The reference face embedding from FaceID Embed."),
-                io.Combo.Input("model_pack", options=_pack_choices(), default=DEFAULT_PACK,
-                               tooltip="The insightface model pack under models/insightface/models/; it must "
-                                       "be the one FaceID Embed used for the reference."),
-                io.Combo.Input("provider", options=list(PROVIDERS), default="auto",
-                               tooltip="Where the face models run: auto uses CUDA when onnxruntime-gpu "
-                                       "offers it, else the CPU."),
-                io.Int.Input("detection_size", default=640, min=160, max=2048, step=32,
-                             tooltip="Side of the square the detector sees; larger finds smaller faces "
-                                     "but is slower."),
+                model_pack_input("The insightface model pack under models/insightface/models/; it must be "
+                                 "the one FaceID Embed used for the reference."),
+                provider_input(),
+                detection_size_input(),
             ],
             outputs=[
                 io.Float.Output("similarities", is_output_list=True,
@@ -50,8 +43,7 @@ class FaceSimilarity(io.ComfyNode):
 
     @classmethod
     def execute(cls, images, reference, model_pack, provider, detection_size) -> io.NodeOutput:
-        folder = resolve_model_pack(model_folders.insightface_roots(), model_pack)
-        models = load_face_models(folder, provider)
+        models = load_pack(model_pack, provider)
         report = face_similarity(models, images, reference, det_size=detection_size)
         text = report.text()
         return io.NodeOutput(report.per_image(), report.mean, report.face_share, text,

@@ -3,19 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..idea.face_models import PROVIDERS, list_model_packs, load_face_models, resolve_model_pack
 from ..idea.face_pipeline import SELECTIONS, embed_photos
-from . import model_folders
+from .face_model_inputs import detection_size_input, load_pack, model_pack_input, provider_input
 from .types import FaceEmbeddingType
-
-DEFAULT_PACK = "antelopev2"
-
-
-def _pack_choices() -> list[str]:
-    """Packs found on disk; the default stays listed so a workflow naming it reaches the node,
-    whose error then says exactly where the files go."""
-    found = list_model_packs(model_folders.insightface_roots())
-    return ([DEFAULT_PACK] if DEFAULT_PACK not in found else []) + found
 
 
 class FaceIDEmbed(io.ComfyNode):
@@ -29,20 +19,15 @@ class FaceIDEmbed(io.ComfyNode):
                         "from models/insightface/models/. Give one or a few photos of the same person.",
             inputs=[
                 io.Image.Input("images", tooltip="One or more photos of the person (an image batch)."),
-                io.Combo.Input("model_pack", options=_pack_choices(), default=DEFAULT_PACK,
-                               tooltip="insightface model pack folder under models/insightface/models/ "
-                                       "(antelopev2 or buffalo_l); it needs a detector and a recogniser."),
-                io.Combo.Input("provider", options=list(PROVIDERS), default="auto",
-                               tooltip="Where the face models run: auto uses CUDA when onnxruntime-gpu "
-                                       "offers it, else the CPU."),
+                model_pack_input("insightface model pack folder under models/insightface/models/ "
+                                 "(antelopev2 or buffalo_l); it needs a detector and a recogniser."),
+                provider_input(),
                 io.Combo.Input("face_selection", options=list(SELECTIONS), default="largest",
                                tooltip="Which face to use when a photo shows several: the largest, "
                                        "or the one at face_index counting from the left."),
                 io.Int.Input("face_index", default=0, min=0, max=63,
                              tooltip="With face_selection = index: 0 is the leftmost face."),
-                io.Int.Input("detection_size", default=640, min=160, max=2048, step=32,
-                             tooltip="Side of the square the detector sees; larger finds smaller faces "
-                                     "but is slower."),
+                detection_size_input(),
                 io.Int.Input("crop_size", default=512, min=64, max=2048, step=64,
                              tooltip="Side of the aligned face crops: 512 for SD1.x/SD2.x training, "
                                      "1024 for SDXL."),
@@ -58,8 +43,7 @@ class FaceIDEmbed(io.ComfyNode):
     @classmethod
     def execute(cls, images, model_pack, provider, face_selection, face_index, detection_size,
                 crop_size) -> io.NodeOutput:
-        folder = resolve_model_pack(model_folders.insightface_roots(), model_pack)
-        models = load_face_models(folder, provider)
+        models = load_pack(model_pack, provider)
         embedding, crops = embed_photos(models, images, det_size=detection_size, selection=face_selection,
                                         index=face_index, crop_size=crop_size)
         return io.NodeOutput(embedding, crops)

@@ -106,3 +106,21 @@ def test_pack_loads_and_explains_without_insightface(tmp_path):
     assert "ERROR:" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     message = result.stdout.split("ERROR:", 1)[1]
     assert "insightface" in message and "pip install insightface" in message
+
+
+NODES = {"IDEA_FaceIDEmbed": "FaceID Embed", "IDEA_IDEnhancer": "ID-Enhancer", "IDEA_LearnIDToken": "Learn ID Token",
+         "IDEA_ApplyIDAdapter": "Apply ID-Adapter", "IDEA_LoadIdentity": "Load Identity",
+         "IDEA_FaceSimilarity": "Face Similarity"}
+
+
+def test_every_node_registers_with_its_display_name_and_tooltips(host):
+    """A schema error in one node stops the host from registering it (and every node after it) with
+    only a log warning; this catches that."""
+    registered = {k for k in host.nodes.NODE_CLASS_MAPPINGS if k.startswith("IDEA_")}
+    assert registered == set(NODES)
+    for node_id, display in NODES.items():
+        assert host.nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id] == display
+        spec = host.node(node_id).INPUT_TYPES()
+        for section in ("required", "optional"):
+            for name, (_, options) in spec.get(section, {}).items():
+                assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
