@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue 7's GPU measurements in one command, sized for about 8 minutes on one H100/H200:
+# full-size random-weight SD1.5, SD2.1 and SDXL; Learn ID Token through the node (gradient
+# checkpointing auto and on) against the published recipe, 40 node steps and 20 recipe steps per
+# model with the 320-step times PROJECTED (and labelled so in every line); sampling 30 steps with and
+# without Apply ID-Adapter (SD1.5 512 px, SDXL 1024 px); FaceID Embed; the training-step profile.
+#
+# JSON lines go to stdout and, when OUT is set (the device tool's result folder), to
+# $OUT/bench-gpu.jsonl, with the log in $OUT/bench-gpu.log. Extra arguments are passed on to
+# bench/run_all.py (e.g. --models sd15 or --steps 320). A hard limit (BENCH_TIMEOUT, 570 s) keeps the
+# lines already written if the machine is slower than planned.
+#
+# On a bare GPU machine with no package registry the host travels with the tree: carry .host/ComfyUI,
+# and put wheels (cp312, manylinux x86_64) of what the machine's image lacks into .whl/ and carry it:
+# torchsde, trampoline and av are needed for the host to import (kornia/spandrel only for unrelated
+# core nodes; insightface is optional: without it the FaceID line says "skipped").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -d .whl ] && compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+PY="${IDEA_PY:-}"
+if [ -z "$PY" ]; then
+    if [ -x .host/venv/bin/python ] && .host/venv/bin/python -c "" 2>/dev/null; then PY=.host/venv/bin/python; else PY=python3; fi
+fi
+export PYTHONUNBUFFERED=1
+
+args=(--device cuda --steps 40 --recipe-steps 20 --checkpointing auto,on --sampling-steps 30
+      --sampling-reps 3 --profile-steps 6)
+limit="${BENCH_TIMEOUT:-570}"
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    timeout -k 10 "$limit" "$PY" bench/run_all.py "${args[@]}" --out "$OUT/bench-gpu.jsonl" "$@" \
+        2> >(tee "$OUT/bench-gpu.log" >&2)
+else
+    timeout -k 10 "$limit" "$PY" bench/run_all.py "${args[@]}" "$@"
+fi
