@@ -78,8 +78,9 @@ def caption_parts(template: str) -> tuple[str, str]:
 
 
 def make_optimizer(parameters: list[torch.Tensor], settings: TrainSettings) -> torch.optim.Optimizer:
+    fused = all(p.is_cuda for p in parameters)  # one kernel for all tensors on a GPU
     return torch.optim.AdamW(parameters, lr=settings.scaled_learning_rate, betas=ADAM_BETAS,
-                             weight_decay=ADAM_WEIGHT_DECAY, eps=ADAM_EPS)
+                             weight_decay=ADAM_WEIGHT_DECAY, eps=ADAM_EPS, fused=fused or None)
 
 
 @dataclass

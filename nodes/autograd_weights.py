@@ -1,9 +1,11 @@
-"""Let autograd run through a model whose weights were made inside torch.inference_mode().
+"""Let autograd run through frozen host models, cheaply, for the duration of training.
 
 The host executes every node in inference mode, so a checkpoint loaded by a loader node holds
 inference tensors, which autograd refuses to save for backward. Copying the weights would double
 the model's memory; instead each inference tensor is aliased by a normal tensor over the same storage
-(no copy) for the duration of training, and the original parameters are put back afterwards.
+(no copy). Weights that are normal tensors but still require grad are flagged frozen, so autograd
+does not keep every layer's input for a weight gradient nobody asks for. Everything is put back
+afterwards.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def _alias(tensor: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def autograd_usable(*modules: torch.nn.Module):
-    swapped = []
+    swapped, frozen = [], []
     try:
         for module in modules:
             for owner in module.modules():
@@ -31,6 +33,9 @@ def autograd_usable(*modules: torch.nn.Module):
                     if param is not None and param.is_inference():
                         owner._parameters[name] = torch.nn.Parameter(_alias(param), requires_grad=False)
                         swapped.append((owner._parameters, name, param))
+                    elif param is not None and param.requires_grad:
+                        param.requires_grad_(False)
+                        frozen.append(param)
                 for name, buffer in list(owner._buffers.items()):
                     if buffer is not None and buffer.is_inference():
                         owner._buffers[name] = _alias(buffer)
@@ -41,3 +46,5 @@ def autograd_usable(*modules: torch.nn.Module):
     finally:
         for table, name, original in reversed(swapped):
             table[name] = original
+        for param in frozen:
+            param.requires_grad_(True)

@@ -164,7 +164,8 @@ class IDTokenTrainer:
         grads = torch.autograd.grad(total * scale, self.params, allow_unused=True)
         for param, grad in zip(self.params, grads):
             param.grad = torch.zeros_like(param) if grad is None else grad / scale
-        if not all(torch.isfinite(p.grad).all() for p in self.params):
+        # one device sync for all gradients instead of one per tensor
+        if not bool(torch.stack([torch.isfinite(p.grad).all() for p in self.params]).all()):
             raise NonFiniteLoss("a gradient became inf or nan")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

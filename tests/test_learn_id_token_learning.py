@@ -78,6 +78,7 @@ def test_tokens_learn_a_teacher_target_through_the_host_path(host, sd15):
             return float(((student - predict(xt, sigma, captions)).pow(2).flatten(1).mean(1)
                           / sigma.pow(2)).mean())
 
+        flags_before = [p.requires_grad for p in unet.parameters()]
         before = eval_loss(start)
         settings = recipe.TrainSettings(steps=STEPS, batch_size=BATCH, seed=3, train_enhancer=False,
                                         resolution=64, precision="fp32")
@@ -88,6 +89,7 @@ def test_tokens_learn_a_teacher_target_through_the_host_path(host, sd15):
         after = eval_loss(trained)
 
     print(f"fixed-set loss {before:.5g} -> {after:.5g} ({before / after:.1f}x) in {STEPS} steps")
+    assert [p.requires_grad for p in unet.parameters()] == flags_before  # frozen only while training
     assert len(state.losses) == STEPS
     assert after * FALL_FACTOR <= before, f"fixed-set loss {before:.4g} -> {after:.4g}"
     moved = (trained.token_vectors["clip_l"].cpu() - identity.token_vectors["clip_l"]).norm()
