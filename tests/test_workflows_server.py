@@ -1,0 +1,126 @@
+"""The bundled workflows run on the real server, converted from their UI files as shipped, with only
+the user's files and sizes swapped for test ones (support/workflow_fixtures.substitute).
+
+The user's path is followed: idea_train_and_generate trains `my_person` and generates with it in one
+run; the saved-identity workflows then load that identity by the same name. idea_sdxl runs on a
+checkpoint the host detects as SDXL (full depth, narrow; see support/workflow_fixtures.py).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+from support import workflow_fixtures as wf
+from support.server import execution_error
+
+from idea.identity_file import load_identity
+
+
+@pytest.fixture(scope="module")
+def workflow_server(server, cache_dir):
+    wf.install(server.base, cache_dir)
+    return server
+
+
+@pytest.fixture(scope="module")
+def object_info(workflow_server):
+    return workflow_server.get("/object_info")
+
+
+def prompt_of(name: str, object_info: dict, **swaps) -> dict:
+    return wf.substitute(wf.to_api(wf.load(name), object_info), **swaps)
+
+
+def missing_embedding_warnings(server, name: str) -> int:
+    """How often the host logged that `embedding:name` was not found (its warning quotes the rest of
+    the prompt after the name)."""
+    return server.log_tail(10**8).count(f"warning, embedding:{name} ")
+
+
+def saved_images(server, prompt: dict, entry: dict) -> list[np.ndarray]:
+    [save] = wf.node_ids(prompt, "SaveImage")
+    files = wf.output_files(server.base, entry, save)
+    assert files and all(f.is_file() for f in files), files
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+def identity_name(prompt: dict) -> str:
+    [learn] = wf.node_ids(prompt, "IDEA_LearnIDToken")
+    return prompt[learn]["inputs"]["name"]
+
+
+def failure(server, entry: dict) -> str:
+    return f"{execution_error(entry)}\n{server.log_tail(3000)}"
+
+
+def check_train_and_generate(server, prompt: dict, entry: dict, arch: str, encoders: set[str]) -> None:
+    """Trained files on disk for this base, an image saved, the loss curve and the likeness text
+    shown, and the new embedding found by the prompt encoded in the same run."""
+    assert entry["status"]["status_str"] == "success", failure(server, entry)
+    name = identity_name(prompt)
+    assert load_identity(server.base / "models" / "idea" / f"{name}.safetensors").arch == arch
+    with safe_open(server.base / "models" / "embeddings" / f"{name}.safetensors", "pt") as embedding:
+        assert set(embedding.keys()) == encoders
+    [image] = saved_images(server, prompt, entry)
+    assert image.shape == (wf.SMALL, wf.SMALL, 3)
+    [preview] = wf.node_ids(prompt, "PreviewAny")
+    [text] = entry["outputs"][preview]["text"]
+    # a random model draws no face; the text still reaches the Preview Any node
+    assert re.fullmatch(r"image 1: (no face; no face in any of the 1 images|-?[01]\.\d\d; mean -?[01]\.\d\d "
+                        r"over 1/1 images with a face)", text), text
+    previews = {key for key in wf.node_ids(prompt, "PreviewImage") if entry["outputs"].get(key, {}).get("images")}
+    assert len(previews) == 2  # the aligned faces and the loss curve
+    assert missing_embedding_warnings(server, name) == 0
+
+
+@pytest.fixture(scope="module")
+def trained(workflow_server, object_info):
+    """idea_train_and_generate as shipped (name my_person), run once for the module."""
+    prompt = prompt_of("idea_train_and_generate", object_info)
+    return prompt, workflow_server.run(prompt, timeout=600)
+
+
+def test_train_and_generate_trains_saves_and_generates_in_one_run(workflow_server, trained):
+    check_train_and_generate(workflow_server, *trained, arch="sd1", encoders={"clip_l"})
+
+
+@pytest.mark.parametrize("name", ["idea_saved_identity", "idea_controlnet_pose"])
+def test_saved_identity_workflows_use_the_trained_identity(workflow_server, object_info, trained, name):
+    assert trained[1]["status"]["status_str"] == "success", "idea_train_and_generate failed: nothing to load"
+    prompt = prompt_of(name, object_info)
+    [load] = wf.node_ids(prompt, "IDEA_LoadIdentity")
+    assert prompt[load]["inputs"]["identity_file"] == f"{identity_name(trained[0])}.safetensors"
+    entry = workflow_server.run(prompt, timeout=300)
+    assert entry["status"]["status_str"] == "success", failure(workflow_server, entry)
+    [image] = saved_images(workflow_server, prompt, entry)
+    assert image.shape == (wf.SMALL, wf.SMALL, 3) and image.std() > 1.0
+    assert missing_embedding_warnings(workflow_server, identity_name(trained[0])) == 0
+
+
+def test_controlnet_workflow_feeds_the_pose_to_both_prompts(object_info):
+    prompt = prompt_of("idea_controlnet_pose", object_info)
+    [apply] = wf.node_ids(prompt, "ControlNetApplyAdvanced")
+    [sampler] = wf.node_ids(prompt, "KSampler")
+    assert prompt[sampler]["inputs"]["positive"] == [apply, 0]
+    assert prompt[sampler]["inputs"]["negative"] == [apply, 1]
+    [pose] = [k for k in wf.node_ids(prompt, "LoadImage") if prompt[k]["inputs"]["image"] == "pose.png"]
+    assert prompt[apply]["inputs"]["image"] == [pose, 0]
+
+
+def test_sdxl_workflow_asks_for_sdxl_sizes(object_info):
+    prompt = wf.to_api(wf.load("idea_sdxl"), object_info)
+    by_type = {entry["class_type"]: entry["inputs"] for entry in prompt.values()}
+    assert by_type["EmptyLatentImage"]["width"] == by_type["EmptyLatentImage"]["height"] == 1024
+    assert by_type["IDEA_LearnIDToken"]["resolution"] == 1024 and by_type["IDEA_FaceIDEmbed"]["crop_size"] == 1024
+    assert "xl" in by_type["CheckpointLoaderSimple"]["ckpt_name"]
+
+
+def test_sdxl_workflow_runs_on_an_sdxl_checkpoint(workflow_server, object_info, cache_dir):
+    wf.install_sdxl_checkpoint(workflow_server.base, cache_dir)
+    prompt = prompt_of("idea_sdxl", object_info, checkpoint=wf.SDXL_CHECKPOINT, identity_name="my_person_sdxl",
+                       steps=1, batch_size=1)
+    entry = workflow_server.run(prompt, timeout=900)
+    check_train_and_generate(workflow_server, prompt, entry, arch="sdxl", encoders={"clip_l", "clip_g"})

@@ -1,0 +1,137 @@
+"""Screenshots of the bundled workflows for the README: docs/screenshots/<workflow>.png.
+
+Each file in workflows/ is loaded into the real frontend (headless Chromium, tests/support/frontend.py)
+as a dropped file is, checked to load cleanly, fitted to the view and saved; so the pictures show what
+a user sees and are remade, not hand-edited, when a workflow changes.
+
+    python tools/screenshots.py [--url http://127.0.0.1:8188] [--out docs/screenshots] [NAME ...]
+
+Without --url a throw-away server is started whose input folder holds placeholder pictures under
+the names the workflows' Load Image nodes use (a running server shows its own files instead).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import pathlib
+import sys
+import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+log = logging.getLogger("screenshots")
+
+WORKFLOWS = REPO / "workflows"
+OUT = REPO / "docs" / "screenshots"
+SIZE = (1920, 1080)
+# Text stays drawn down to this font size on screen (the frontend's default, 8 px, draws a large
+# graph fitted to the window as bare boxes); no render statistics in the corner.
+SETTINGS = {"LiteGraph.Canvas.MinFontSizeForLOD": 4, "Comfy.Graph.CanvasInfo": False}
+# Screen margins (left, top, right, bottom; CSS px) kept free of the graph: the side bar, the tab bar
+# with the floating workflow menu and Run button, and the zoom controls.
+CHROME = (80, 100, 30, 80)
+
+# Fits nodes and group frames (their titles stand above the nodes) into the free part of the window.
+_FIT = """async ([left, top, right, bottom]) => {
+  app.canvas.deselectAll();
+  const rects = [...app.graph.nodes.map(n => n.boundingRect), ...app.graph.groups.map(g => g._bounding)];
+  const x0 = Math.min(...rects.map(r => r[0])), y0 = Math.min(...rects.map(r => r[1]));
+  const x1 = Math.max(...rects.map(r => r[0] + r[2])), y1 = Math.max(...rects.map(r => r[1] + r[3]));
+  const w = innerWidth - left - right, h = innerHeight - top - bottom;
+  const scale = Math.min(w / (x1 - x0), h / (y1 - y0), 1), ds = app.canvas.ds;
+  ds.scale = scale;
+  ds.offset = [(left + (w - (x1 - x0) * scale) / 2) / scale - x0, (top + (h - (y1 - y0) * scale) / 2) / scale - y0];
+  app.canvas.setDirty(true, true);
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return scale;
+}"""
+
+
+def load_image_names(workflow: dict) -> list[str]:
+    """The files the workflow's Load Image nodes name."""
+    return [n["widgets_values"][0] for n in workflow["nodes"]
+            if n["type"] == "LoadImage" and n.get("widgets_values")]
+
+
+def placeholder(name: str, path: pathlib.Path) -> None:
+    """A stand-in picture: a stick figure for a pose image, a head-and-shoulders shape otherwise."""
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (512, 512), (0, 0, 0) if "pose" in name else (196, 206, 214))
+    draw = ImageDraw.Draw(image)
+    if "pose" in name:
+        joints = {"head": (256, 110), "neck": (256, 170), "hip": (256, 320), "lh": (170, 250), "rh": (342, 250),
+                  "lf": (200, 460), "rf": (312, 460)}
+        bones = [("head", "neck", (255, 0, 0)), ("neck", "hip", (255, 170, 0)), ("neck", "lh", (0, 255, 0)),
+                 ("neck", "rh", (0, 170, 255)), ("hip", "lf", (170, 0, 255)), ("hip", "rf", (255, 0, 170))]
+        for a, b, colour in bones:
+            draw.line([joints[a], joints[b]], fill=colour, width=14)
+    else:
+        draw.ellipse([176, 90, 336, 270], fill=(120, 134, 148))
+        draw.ellipse([96, 290, 416, 620], fill=(120, 134, 148))
+    image.save(path)
+
+
+def screenshots(server_url: str, workflows: list[pathlib.Path], out_dir: pathlib.Path,
+                size: tuple[int, int] = SIZE, browser=None) -> list[pathlib.Path]:
+    """Load each workflow file and write <out_dir>/<stem>.png; a workflow that does not load
+    cleanly raises instead of being pictured. `browser`: an open support.frontend.Frontend to reuse."""
+    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
+    if browser is None:
+        with Frontend(server_url, *size) as own:
+            return screenshots(server_url, workflows, out_dir, size, own)
+    prepare_user_settings(server_url, {**USER_SETTINGS, **SETTINGS})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in workflows:
+        page = browser.open_page(prepare=False)  # a fresh tab bar for each picture
+        try:
+            page.page.set_viewport_size({"width": size[0], "height": size[1]})
+            report = page.load_workflow(json.loads(path.read_text(encoding="utf-8")), path.name)
+            if report.problems:
+                raise RuntimeError(f"{path.name} did not load cleanly: {report.problems}")
+            page.close_overlays()
+            scale = page.page.evaluate(_FIT, list(CHROME))
+            target = out_dir / f"{path.stem}.png"
+            page.page.screenshot(path=str(target))
+        finally:
+            page.close()
+        log.info("wrote %s (zoom %.0f %%)", target, scale * 100)
+        written.append(target)
+    return written
+
+
+@contextlib.contextmanager
+def own_server(workflows: list[pathlib.Path]):
+    """A throw-away server with this pack and placeholder input pictures; yields its URL."""
+    from support.server import ComfyServer
+    with tempfile.TemporaryDirectory(prefix="idea-screenshots-") as base:
+        server = ComfyServer(pathlib.Path(base))
+        for path in workflows:
+            for name in load_image_names(json.loads(path.read_text(encoding="utf-8"))):
+                placeholder(name, server.base / "input" / name)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="workflow names (default: every file in workflows/)")
+    parser.add_argument("--url", help="a running ComfyUI with this pack (default: start one)")
+    parser.add_argument("--workflows", type=pathlib.Path, default=WORKFLOWS)
+    parser.add_argument("--out", type=pathlib.Path, default=OUT)
+    args = parser.parse_args()
+    files = [args.workflows / f"{n}.json" for n in args.names] or sorted(args.workflows.glob("*.json"))
+    with (contextlib.nullcontext(args.url) if args.url else own_server(files)) as url:
+        for path in screenshots(url, files, args.out):
+            print(path)
+
+
+if __name__ == "__main__":
+    main()
