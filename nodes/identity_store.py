@@ -61,9 +61,7 @@ def check_fresh_start(paths: IdentityPaths) -> None:
 
 
 def load_for_resume(paths: IdentityPaths, arch: str, ctx_dim: int) -> IdentityEmbedding:
-    if not paths.identity.exists():
-        raise FileNotFoundError(f"resume is on but there is no identity to resume at {paths.identity}; "
-                                "turn resume off to start a new identity with this name.")
+    """The saved identity of this name, checked against the model it will be trained on."""
     return load_identity(paths.identity, expected_arch=arch, expected_ctx_dim=ctx_dim)
 
 

@@ -78,7 +78,9 @@ class LearnIDToken(io.ComfyNode):
                              tooltip="Also save a resumable partial identity every N steps (0: only at the end "
                                      "and when interrupted)."),
                 io.Boolean.Input("resume", default=False,
-                                 tooltip="Continue the identity saved under NAME up to the step count."),
+                                 tooltip="Continue the identity saved under NAME up to the step count (an "
+                                         "identity already trained that far is reused as it is); with no "
+                                         "saved identity of that name, a new one is trained."),
             ],
             outputs=[
                 IdentityType.Output("trained_identity", display_name="identity", tooltip="The trained identity, for Apply ID-Adapter."),
@@ -95,12 +97,13 @@ class LearnIDToken(io.ComfyNode):
             raise ValueError(f"the CLIP is {read_clip(clip).arch} but the identity is {identity.arch}; use "
                              "the CLIP of the checkpoint the identity was made with")
         device = model.load_device
-        if not resume:
+        resuming = resume and paths.identity.exists()
+        if not resuming:
             identity_store.check_fresh_start(paths)
         resolution = resolution or DEFAULT_RESOLUTION[found.arch]
         cached_latents = reference_latents(vae, images, resolution)  # no gradient: encoded once, here
         with torch.inference_mode(False), torch.enable_grad():
-            if resume:
+            if resuming:
                 start = identity_store.load_for_resume(paths, identity.arch, identity.ctx_dim)
             else:
                 start = identity.clone()
@@ -112,8 +115,8 @@ class LearnIDToken(io.ComfyNode):
                                      precision=resolve_precision(precision, device),
                                      gradient_checkpointing=resolve_checkpointing(gradient_checkpointing,
                                                                                   found.arch))
-            done = identity_store.steps_done(start) if resume else 0
-            recorded = start.metadata.get("training", {}).get("losses", []) if resume else []
+            done = identity_store.steps_done(start) if resuming else 0
+            recorded = start.metadata.get("training", {}).get("losses", []) if resuming else []
             prior_losses = (list(recorded) + [float("nan")] * done)[:done]
             latents = cached_latents.clone()
             state = TrainingState(start, settings, losses=prior_losses)
@@ -144,5 +147,6 @@ class LearnIDToken(io.ComfyNode):
                     f"{'on' if settings.gradient_checkpointing else 'off'}: lower batch_size, turn "
                     "gradient_checkpointing on, or use precision bf16/fp16.") from err
             final = snapshot(state)
-            identity_store.save_both(final, paths)
+            if state.steps_done > done:  # a reused, already finished identity is not written again
+                identity_store.save_both(final, paths)
         return io.NodeOutput(final, loss_curve_image(state.losses))

@@ -142,6 +142,13 @@ def test_interrupt_after_k_steps_then_resume_finishes_the_requested_steps(host, 
     assert record["steps_done"] == 4 and len(record["losses"]) == 4
     assert record["losses"][:2] == partial.metadata["training"]["losses"]
     assert load_identity(files(host, "obama_resume")[0]).metadata["training"]["steps_done"] == 4
+    # resuming a finished identity reuses it untouched; resuming a name never used trains a new one
+    before = files(host, "obama_resume")[0].read_bytes()
+    reused, _ = learn(host, *sd15, crops, identity, "obama_resume", steps=4, resume=True)
+    assert torch.equal(reused.token_vectors["clip_l"], finished.token_vectors["clip_l"])
+    assert files(host, "obama_resume")[0].read_bytes() == before
+    fresh, _ = learn(host, *sd15, crops, identity, "obama_new_with_resume", steps=1, resume=True)
+    assert fresh.metadata["training"]["steps_done"] == 1
 
 
 def test_existing_user_files_are_never_overwritten(host, sd15, obama):

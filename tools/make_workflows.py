@@ -77,7 +77,7 @@ def train_and_generate(arch: str) -> dict:
         "8": node("IDEA_LearnIDToken", model=["1", 0], clip=["1", 1], vae=["1", 2], images=["5", 1],
                   identity=["7", 0], name=NAME, steps=320, batch_size=8, learning_rate=0.0015, seed=0,
                   train_enhancer="from identity", resolution=size if arch == "sdxl" else 0,
-                  gradient_checkpointing="auto", precision="auto", save_every=0, resume=False),
+                  gradient_checkpointing="auto", precision="auto", save_every=0, resume=True),
         "9": node("PreviewImage", "Training loss", images=["8", 1]),
         "10": node("IDEA_ApplyIDAdapter", model=["1", 0], identity=["8", 0], weight=1.0, start_at=0.0,
                    end_at=1.0, apply_to="cond"),
@@ -134,12 +134,12 @@ add more with further Image Batch nodes. Faces are cropped to {size} px.
 - `models/embeddings/{name}.safetensors` (`embedding:{name}` in any prompt)
 
 Afterwards generate with **idea_saved_identity**{" (with this SDXL checkpoint and a 1024 px latent)" if arch == "sdxl" else ""}.
-After a restart this workflow stops with *'{name}' already exists*: choose a new `name`, or turn
-on `resume` to continue that identity.
+`resume` is on, so queueing again (even after a restart) reuses the saved identity, or finishes it
+if it was interrupted, instead of training again. For another person change `name`.
 """, width=400, height=350),
         "train": _note("Training", f"""
 Defaults are the paper's: 2 tokens, 320 steps, batch 8, learning rate 0.0015 per sample.
-{memory} Interrupting saves the steps done; `resume` continues them.
+{memory} Interrupting saves the steps done; the next queue continues them.
 """, width=300, height=120),
         "routes": _note("How the identity is used", f"""
 - **Apply ID-Adapter**: the trained adapter adds the identity to every cross-attention (the full method).
