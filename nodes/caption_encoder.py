@@ -11,11 +11,16 @@ import contextlib
 import torch
 
 from ..idea.training_recipe import CAPTION_TEMPLATES, caption_parts
+from .precision import sdpa_for_backward
 from .text_encoders import ClipLayout
 
 
 def _clone_saved(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.clone()
+    """Snapshot what autograd saves from the residual stream (it requires grad: it depends on the
+    learned vectors), which the host then adds to in place. Weights, their per-step casts, masks and
+    position embeddings need no copy: should the host ever modify one of those in place, autograd's
+    version check fails loudly rather than computing a wrong gradient."""
+    return tensor.clone() if tensor.requires_grad else tensor
 
 
 def _keep(tensor: torch.Tensor) -> torch.Tensor:
@@ -51,11 +56,13 @@ class CaptionEncoder:
         """-> (context [B, L, D_ctx], pooled output or None). Differentiable w.r.t. `vectors`.
 
         The host's CLIP layers add residuals in place, which autograd refuses for saved tensors;
-        cloning what autograd saves (saved_tensors_hooks) makes the same modules differentiable."""
+        cloning the saved activations (saved_tensors_hooks) makes the same modules differentiable.
+        On CUDA the memory-efficient attention kernel cannot run backward with CLIP's 77x77 causal
+        mask ("attn_bias is not correctly aligned"), so the encoder runs with the other kernels."""
         outputs, pooled = [], None
         hooks = (torch.autograd.graph.saved_tensors_hooks(_clone_saved, _keep)
                  if torch.is_grad_enabled() else contextlib.nullcontext())
-        with hooks:
+        with hooks, sdpa_for_backward(self.layout.encoders[0].embedding_table().device):
             for handle in self.layout.encoders:
                 z, p = handle.encoder.encode(self.tokens(handle.key, caption_indices, vectors[handle.key]))[:2]
                 outputs.append(z)

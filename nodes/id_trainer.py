@@ -30,7 +30,7 @@ from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising
 from .adapter_patch import attach_id_adapter
 from .autograd_weights import autograd_usable
 from .caption_encoder import CaptionEncoder
-from .precision import autocast_for, gradient_checkpointing, sdpa_for_backward
+from .precision import autocast_for, gradient_checkpointing
 from .text_encoders import read_clip
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class IDTokenTrainer:
             sigma = sampling.sigma(timesteps).to(device=device, dtype=torch.float32)
             noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(draw.noise_seed)).to(x0)
             xt = sampling.noise_scaling(sigma, noise, x0)
-            with autocast_for(self.device, settings.precision), sdpa_for_backward(self.device):
+            with autocast_for(self.device, settings.precision):
                 captions = draw.caption_indices.tolist()
                 context, _ = self.encoder.encode(captions, identity.token_vectors, device)
                 self._fused = identity.fused_tokens()

@@ -39,8 +39,8 @@ def autocast_for(device: torch.device, precision: str):
 
 
 def sdpa_for_backward(device: torch.device):
-    """On CUDA, backward through the host's CLIP attention fails in the memory-efficient SDPA kernel
-    ("attn_bias is not correctly aligned": the 77x77 causal mask); flash or math kernels work."""
+    """SDPA kernels that can run backward through the host's CLIP attention on CUDA (the
+    memory-efficient one fails on the 77x77 causal mask: "attn_bias is not correctly aligned")."""
     if device.type != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
