@@ -67,6 +67,10 @@ def test_the_templates_route_lists_and_serves_every_workflow(ui_server):
     assert sorted(listing.get(PACK_MODULE, [])) == NAMES, listing
     for name in NAMES:
         assert served(ui_server, f"/api/workflow_templates/{PACK_MODULE}/{name}.json") == wf.load(name)
+        # the template browser shows <name>.jpg as the card's picture
+        with urllib.request.urlopen(f"{ui_server.url}/api/workflow_templates/{PACK_MODULE}/{name}.jpg",
+                                    timeout=30) as resp:
+            assert resp.headers.get_content_type() == "image/jpeg" and resp.read(3) == b"\xff\xd8\xff"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -74,6 +74,16 @@ def placeholder(name: str, path: pathlib.Path) -> None:
     image.save(path)
 
 
+def write_thumbnail(screenshot: pathlib.Path, target: pathlib.Path, width: int = 480) -> pathlib.Path:
+    """The template browser asks for workflows/<name>.jpg next to each workflow; a small JPEG of the
+    screenshot fills it (without one its card shows a broken image)."""
+    from PIL import Image
+    with Image.open(screenshot) as image:
+        small = image.convert("RGB").resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    small.save(target, "JPEG", quality=85, optimize=True)
+    return target
+
+
 def screenshots(server_url: str, workflows: list[pathlib.Path], out_dir: pathlib.Path,
                 size: tuple[int, int] = SIZE, browser=None) -> list[pathlib.Path]:
     """Load each workflow file and write <out_dir>/<stem>.png; a workflow that does not load
@@ -131,6 +141,7 @@ def main() -> None:
     with (contextlib.nullcontext(args.url) if args.url else own_server(files)) as url:
         for path in screenshots(url, files, args.out):
             print(path)
+            print(write_thumbnail(path, args.workflows / f"{path.stem}.jpg"))
 
 
 if __name__ == "__main__":
