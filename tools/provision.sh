@@ -66,7 +66,12 @@ else
   fi
 fi
 CONSTRAINTS=$HOST_DIR/constraints.txt
-printf 'torch==2.14.1\ntorchvision==0.29.1\n' > "$CONSTRAINTS"
+if [ -n "${IDEA_PYTHON:-}" ]; then
+  : > "$CONSTRAINTS"  # someone else's Python: never pin (or replace) the torch it has
+else
+  # pinned so that nothing (spandrel pulls torchvision) swaps the torch build underneath
+  printf 'torch==2.14.1\ntorchvision==0.29.1\n' > "$CONSTRAINTS"
+fi
 pip_install() { "$PY" -m pip install --quiet -c "$CONSTRAINTS" "$@"; }
 
 if [ -z "${IDEA_PYTHON:-}" ] && ! done_step torch; then
