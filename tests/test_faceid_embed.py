@@ -141,3 +141,11 @@ def test_real_faces_same_person_close_different_people_far(real_embeddings):
             assert cosine > 0.6, (a, b, cosine)
         else:
             assert cosine < 0.45, (a, b, cosine)
+
+
+def test_a_corrupt_model_file_is_named_with_the_fix(host, models_root):
+    box, kps = face_in_box(100, 100, 150)
+    folder = write_synthetic_pack(models_root, "syn_corrupt", [(box, kps)])
+    (folder / "rec.onnx").write_bytes(b"\x08\x07 truncated download")
+    with pytest.raises(Exception, match=r"cannot load face model .*rec\.onnx.*intact copy"):
+        embed(host, to_image_tensor(noise_image(200, 200)), "syn_corrupt")
