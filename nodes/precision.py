@@ -39,12 +39,13 @@ def autocast_for(device: torch.device, precision: str):
 
 
 def sdpa_for_backward(device: torch.device):
-    """SDPA kernels that can run backward through the host's CLIP attention on CUDA (the
-    memory-efficient one fails on the 77x77 causal mask: "attn_bias is not correctly aligned")."""
+    """The SDPA kernel for backward through the host's CLIP attention on CUDA: the memory-efficient
+    kernel fails on the 77x77 causal mask ("attn_bias is not correctly aligned"); the math kernel is
+    the one verified to work (on an H200). Only the text encoder runs under it."""
     if device.type != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
-    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.MATH])
+    return sdpa_kernel([SDPBackend.MATH])
 
 
 _CONTAINERS = (torch.nn.ModuleList, torch.nn.Sequential, torch.nn.ModuleDict)
