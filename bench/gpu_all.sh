@@ -10,16 +10,20 @@
 # bench/run_all.py (e.g. --models sd15 or --steps 320). A hard limit (BENCH_TIMEOUT, 570 s) keeps the
 # lines already written if the machine is slower than planned.
 #
-# On a bare GPU machine with no package registry the host travels with the tree: carry .host/ComfyUI,
-# and put wheels (cp312, manylinux x86_64) of what the machine's image lacks into .whl/ and carry it:
-# torchsde, trampoline and av are needed for the host to import (kornia/spandrel only for unrelated
-# core nodes; insightface is optional: without it the FaceID line says "skipped").
+# On a bare GPU machine with no package registry the host travels with the tree: run
+# bench/prepare_gpu_carry.sh here first and carry .gpu (a slim ComfyUI plus cp312 wheels of av,
+# torchsde and trampoline, which the machine's image lacks; insightface is optional: without it the
+# FaceID line says "skipped").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -d .whl ] && compgen -G ".whl/*.whl" > /dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+# .gpu/ (made by bench/prepare_gpu_carry.sh, carried by the device call): the host and its wheels
+if [ -d .gpu/whl ] && compgen -G ".gpu/whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+if [ -d .gpu/ComfyUI ] && [ -z "${IDEA_COMFYUI:-}" ]; then
+    export IDEA_COMFYUI="$PWD/.gpu/ComfyUI" IDEA_CACHE="$PWD/.gpu/cache"
 fi
 PY="${IDEA_PY:-}"
 if [ -z "$PY" ]; then
