@@ -93,7 +93,7 @@ def run_node(host, models, case: TrainingCase, device: str, checkpointing: str, 
     try:
         with _StepClock(device) as clock:
             start = measure.now(device)
-            trained, _ = host.run("IDEA_LearnIDToken", model=models.model, clip=models.clip, vae=models.vae,
+            trained, *_ = host.run("IDEA_LearnIDToken", model=models.model, clip=models.clip, vae=models.vae,
                                   images=images, identity=identity, name=f"bench_{run_id}", steps=case.steps,
                                   batch_size=case.batch, learning_rate=0.0015, seed=case.seed,
                                   train_enhancer="on", resolution=case.resolution,

@@ -85,6 +85,10 @@ class LearnIDToken(io.ComfyNode):
             outputs=[
                 IdentityType.Output("trained_identity", display_name="identity", tooltip="The trained identity, for Apply ID-Adapter."),
                 io.Image.Output("loss_curve", tooltip="The training loss per step."),
+                io.Clip.Output("clip_for_prompts", display_name="clip",
+                               tooltip="The same CLIP, handed on once training has saved embedding:NAME: "
+                                       "prompts encoded from it are encoded after training, so they find "
+                                       "the new embedding in the same run."),
             ],
         )
 
@@ -149,4 +153,4 @@ class LearnIDToken(io.ComfyNode):
             final = snapshot(state)
             if state.steps_done > done:  # a reused, already finished identity is not written again
                 identity_store.save_both(final, paths)
-        return io.NodeOutput(final, loss_curve_image(state.losses))
+        return io.NodeOutput(final, loss_curve_image(state.losses), clip)

@@ -20,8 +20,11 @@ def pack(host, dotted):
 
 
 def learn(host, model, clip, vae, images, identity, name, **overrides):
-    return host.run("IDEA_LearnIDToken", model=model, clip=clip, vae=vae, images=images, identity=identity,
-                    name=name, **{**FAST, **overrides})
+    """(trained identity, loss curve); the third output hands the same CLIP on."""
+    trained, curve, clip_after = host.run("IDEA_LearnIDToken", model=model, clip=clip, vae=vae, images=images,
+                                          identity=identity, name=name, **{**FAST, **overrides})
+    assert clip_after is clip
+    return trained, curve
 
 
 @pytest.fixture(scope="module")

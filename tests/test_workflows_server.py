@@ -74,6 +74,9 @@ def check_train_and_generate(server, prompt: dict, entry: dict, arch: str, encod
     previews = {key for key in wf.node_ids(prompt, "PreviewImage") if entry["outputs"].get(key, {}).get("images")}
     assert len(previews) == 2  # the aligned faces and the loss curve
     assert missing_embedding_warnings(server, name) == 0
+    # what makes that deterministic: every prompt encoder takes its CLIP from Learn ID Token
+    [learn] = wf.node_ids(prompt, "IDEA_LearnIDToken")
+    assert all(prompt[key]["inputs"]["clip"] == [learn, 2] for key in wf.node_ids(prompt, "CLIPTextEncode"))
 
 
 @pytest.fixture(scope="module")

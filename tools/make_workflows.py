@@ -43,14 +43,15 @@ def node(class_type: str, title: str | None = None, **inputs) -> dict:
     return entry
 
 
-def generation_nodes(model_from: list, arch: str, first: int) -> dict:
+def generation_nodes(model_from: list, arch: str, first: int, clip_from: list | None = None) -> dict:
     """Prompt, negative prompt, latent, sampler, decode and save, ids from `first`; the checkpoint is
-    node "1"."""
+    node "1". clip_from: where the prompts' CLIP comes from (default the checkpoint's)."""
+    clip_from = clip_from or ["1", 1]
     i = [str(first + k) for k in range(6)]
     size = SIZES[arch]
     return {
-        i[0]: node("CLIPTextEncode", f"Prompt (embedding:{NAME})", text=POSITIVE, clip=["1", 1]),
-        i[1]: node("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=["1", 1]),
+        i[0]: node("CLIPTextEncode", f"Prompt (embedding:{NAME})", text=POSITIVE, clip=clip_from),
+        i[1]: node("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=clip_from),
         i[2]: node("EmptyLatentImage", width=size, height=size, batch_size=1),
         i[3]: node("KSampler", seed=1234, steps=30, cfg=CFG[arch], sampler_name="dpmpp_2m", scheduler="karras",
                    denoise=1.0, model=model_from, positive=[i[0], 0], negative=[i[1], 0], latent_image=[i[2], 0]),
@@ -82,7 +83,8 @@ def train_and_generate(arch: str) -> dict:
         "10": node("IDEA_ApplyIDAdapter", model=["1", 0], identity=["8", 0], weight=1.0, start_at=0.0,
                    end_at=1.0, apply_to="cond"),
     }
-    prompt.update(generation_nodes(["10", 0], arch, 11))  # 11..16, the image is node 15
+    # the prompts take Learn ID Token's clip output: encoded after training, they find embedding:NAME
+    prompt.update(generation_nodes(["10", 0], arch, 11, clip_from=["8", 2]))  # 11..16, the image is 15
     prompt["17"] = node("IDEA_FaceSimilarity", images=["15", 0], reference=["5", 0], **face)
     prompt["18"] = node("PreviewAny", "Likeness", source=["17", 3])
     return prompt
@@ -145,9 +147,8 @@ Defaults are the paper's: 2 tokens, 320 steps, batch 8, learning rate 0.0015 per
 - **Apply ID-Adapter**: the trained adapter adds the identity to every cross-attention (the full method).
 - **`embedding:{name}`** in the prompt: the two learned tokens, usable in any workflow.
 
-ComfyUI runs Learn ID Token (an output node) and what feeds it before it encodes the prompts, so the
-new embedding is found in this same run. If the log warns that `embedding:{name} …` does not
-exist, the adapter still applied: edit the prompt and queue again.
+The prompts take their CLIP from Learn ID Token's `clip` output, so they are encoded after training
+has saved `embedding:{name}` and find it in this same run.
 """, width=300, height=250),
         "likeness": _note("Likeness", """
 Face Similarity compares the faces in the new images with the reference photos: the cosine of

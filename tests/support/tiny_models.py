@@ -9,8 +9,6 @@ because the pack reads the architecture from those sizes.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import math
 import os
@@ -156,16 +154,6 @@ def _build_file(kind: str, out: pathlib.Path) -> None:
     os.replace(tmp, out)
 
 
-@contextlib.contextmanager
-def _locked(lock_path: pathlib.Path):
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
     """The cached file, built in a child process (under a lock) when missing; older versions go."""
     cache_dir = pathlib.Path(cache_dir)
@@ -173,7 +161,7 @@ def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
     target = cache_dir / name
     if target.exists():
         return target
-    with _locked(cache_dir / f".{kind}.lock"):
+    with paths.file_lock(cache_dir / f".{kind}.lock"):
         if target.exists():
             return target
         stem = name.rsplit("-v", 1)[0]

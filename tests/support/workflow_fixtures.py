@@ -14,9 +14,7 @@ that 2.4 GB file once (about 15 s and 3.6 GB of memory on 2 cores, cached, byte-
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
 import json
 import logging
 import os
@@ -171,21 +169,11 @@ def _sdxl_state_dict() -> dict:
     return sd
 
 
-@contextlib.contextmanager
-def _locked(lock_path: pathlib.Path):
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def sdxl_checkpoint(cache_dir: pathlib.Path | None = None) -> pathlib.Path:
     """The cached SDXL-detectable checkpoint, built in a child process (under a lock) when missing."""
     cache_dir = pathlib.Path(cache_dir or paths.cache_dir())
     target = cache_dir / SDXL_FILE
-    with _locked(cache_dir / ".sdxl-narrow.lock"):
+    with paths.file_lock(cache_dir / ".sdxl-narrow.lock"):
         if not target.exists():
             for old in cache_dir.glob("idea-sdxl-narrow-v*.safetensors"):
                 old.unlink()
