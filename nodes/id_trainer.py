@@ -11,7 +11,6 @@ touched).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Callable

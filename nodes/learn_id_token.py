@@ -97,8 +97,9 @@ class LearnIDToken(io.ComfyNode):
                 train_enhancer, resolution, gradient_checkpointing, precision, save_every, resume) -> io.NodeOutput:
         paths = identity_store.paths_for(name)
         found = check_identity_fits(identity, model)
-        if read_clip(clip).arch != identity.arch:
-            raise ValueError(f"the CLIP is {read_clip(clip).arch} but the identity is {identity.arch}; use "
+        clip_arch = read_clip(clip).arch
+        if clip_arch != identity.arch:
+            raise ValueError(f"the CLIP is {clip_arch} but the identity is {identity.arch}; use "
                              "the CLIP of the checkpoint the identity was made with")
         device = model.load_device
         resuming = resume and paths.identity.exists()
