@@ -6,7 +6,6 @@ started only by the tests that ask for it, so the plain-torch tests of idea/ sta
 from __future__ import annotations
 
 import importlib.util
-import os
 import pathlib
 import sys
 

@@ -1,23 +1,18 @@
 """The batched training-caption encoder: the host's own result, and a correct gradient."""
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
 from support import tiny_models
 
 
-def pack(host, dotted):
-    return importlib.import_module(f"{host.pack.__name__}.{dotted}")
-
 
 @pytest.fixture(scope="module")
 def encoder_and_vectors(host, cache_dir):
     _, clip, _ = tiny_models.build_sd15_in_process(cache_dir)
-    layout = pack(host, "nodes.text_encoders").read_clip(clip)
-    encoder = pack(host, "nodes.caption_encoder").CaptionEncoder(clip, layout)
+    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
+    encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, layout)
     vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(4)) * 0.5
     return clip, layout, encoder, vectors
 

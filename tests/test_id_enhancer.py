@@ -1,28 +1,16 @@
 """ID-Enhancer and Load Identity through the real host (in-process)."""
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
 from support import tiny_models
 
 
-def pack(host, dotted):
-    return importlib.import_module(f"{host.pack.__name__}.{dotted}")
-
 
 @pytest.fixture(scope="module")
 def sd15(host, cache_dir):
     return tiny_models.build_sd15_in_process(cache_dir)
-
-
-def face_embedding(host, dim=512, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    rows = torch.randn(2, dim, generator=gen)
-    return pack(host, "idea.face_embedding").FaceEmbedding.from_rows(
-        rows, "synthetic", torch.ones(2), torch.zeros(2, 5, 2), torch.zeros(2, 4))
 
 
 def fused(identity):
@@ -32,7 +20,7 @@ def fused(identity):
 
 
 def run_enhancer(host, clip, num_tokens=2, seed=0, train_enhancer=True, dim=512):
-    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=face_embedding(host, dim), clip=clip,
+    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(dim, rows=2, model_name="synthetic"), clip=clip,
                            num_tokens=num_tokens, seed=seed, train_enhancer=train_enhancer)
     return identity
 
@@ -40,7 +28,7 @@ def run_enhancer(host, clip, num_tokens=2, seed=0, train_enhancer=True, dim=512)
 def test_sd15_anchor_equals_the_hand_computed_cross_initialisation(host, sd15):
     _, clip, _ = sd15
     identity = run_enhancer(host, clip)
-    names = pack(host, "idea.anchor").load_name_list()
+    names = host.pack_module("idea.anchor").load_name_list()
     enc, tok = clip.cond_stage_model.clip_l, clip.tokenizer.clip_l
     table = enc.transformer.get_input_embeddings().weight.detach().float()
     # column means by hand: k-th BPE token of every name (BOS/EOS stripped) that has one
@@ -95,7 +83,7 @@ def test_enhancer_is_seeded_and_settings_are_carried(host, sd15):
 
 def test_anchor_is_cached_per_clip_and_follows_clip_skip(host, sd15):
     _, clip, _ = sd15
-    anchors = pack(host, "nodes.textual_anchor")
+    anchors = host.pack_module("nodes.textual_anchor")
     first = run_enhancer(host, clip).anchor
     assert len(anchors._CACHE[clip.cond_stage_model]) >= 1
     assert torch.equal(run_enhancer(host, clip).anchor, first)
@@ -118,7 +106,7 @@ def test_load_identity_reads_files_from_models_idea(host, sd15):
     _, clip, _ = sd15
     identity = run_enhancer(host, clip, seed=3)
     folder = host.base / "models" / "idea"
-    pack(host, "idea.identity_file").save_identity(identity, folder / "alice.safetensors")
+    host.pack_module("idea.identity_file").save_identity(identity, folder / "alice.safetensors")
     options = host.node("IDEA_LoadIdentity").INPUT_TYPES()["required"]["identity_file"][1]["options"]
     assert "alice.safetensors" in options
     (loaded,) = host.run("IDEA_LoadIdentity", identity_file="alice.safetensors")

@@ -2,8 +2,6 @@
 SDXL, interrupt and resume, and the failure paths."""
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -15,9 +13,6 @@ FAST = dict(steps=3, batch_size=2, learning_rate=0.0015, seed=5, train_enhancer=
             gradient_checkpointing="off", precision="fp32", save_every=0, resume=False)
 
 
-def pack(host, dotted):
-    return importlib.import_module(f"{host.pack.__name__}.{dotted}")
-
 
 def learn(host, model, clip, vae, images, identity, name, **overrides):
     """(trained identity, loss curve); the third output hands the same CLIP on."""
@@ -25,6 +20,12 @@ def learn(host, model, clip, vae, images, identity, name, **overrides):
                                           identity=identity, name=name, **{**FAST, **overrides})
     assert clip_after is clip
     return trained, curve
+
+
+def sdxl_identity(host, clip):
+    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(128), clip=clip, num_tokens=2,
+                           seed=1, train_enhancer=True)
+    return identity
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def sd15(host, cache_dir):
 def obama(host, sd15):
     """Aligned crops and the identity of the real Obama photos (real SFace/YuNet pack)."""
     real_faces.write_real_pack(host.base / "models", "sface_yunet")
-    crops, embeddings = [], []
+    crops = []
     for name in ("obama", "obama2"):
         face, crop = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo(name)),
                               model_pack="sface_yunet", provider="CPU", face_selection="largest", face_index=0,
@@ -94,7 +95,7 @@ def test_saved_embedding_works_in_prompts_and_the_identity_file_loads(host, sd15
     with_identity = encode("a photo of embedding:obama_prompt person")
     assert not torch.allclose(with_identity, encode("a photo of person"))
     # the host inserted exactly the learned vectors: same as our caption path with those vectors
-    layout = pack(host, "nodes.text_encoders").read_clip(clip)
+    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
     handle = layout.encoders[0]
     ids = handle.name_token_ids("a photo of") + list(trained.token_vectors["clip_l"].unbind(0)) + \
         handle.name_token_ids("person")
@@ -108,10 +109,7 @@ def test_saved_embedding_works_in_prompts_and_the_identity_file_loads(host, sd15
 
 def test_sdxl_shaped_model_trains_and_saves_both_encoders(host, sd15):
     model, clip = tiny_models.build_sdxl_like()
-    face = pack(host, "idea.face_embedding").FaceEmbedding.from_rows(
-        torch.randn(1, 128), "syn", torch.ones(1), torch.zeros(1, 5, 2), torch.zeros(1, 4))
-    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=face, clip=clip, num_tokens=2, seed=1,
-                           train_enhancer=True)
+    identity = sdxl_identity(host, clip)
     trained, _ = learn(host, model, clip, sd15[2], torch.rand(2, 80, 80, 3), identity, "xl_person", steps=2)
     saved = load_file(files(host, "xl_person")[1])
     assert saved["clip_l"].shape == (2, 768) and saved["clip_g"].shape == (2, 1280)
@@ -135,7 +133,7 @@ def test_interrupt_after_k_steps_then_resume_finishes_the_requested_steps(host, 
     finally:
         comfy.utils.set_progress_bar_global_hook(None)
         comfy.model_management.interrupt_current_processing(False)
-    load_identity = pack(host, "idea.identity_file").load_identity
+    load_identity = host.pack_module("idea.identity_file").load_identity
     partial = load_identity(files(host, "obama_resume")[0])
     assert partial.metadata["training"]["steps_done"] == 2
     with pytest.raises(FileExistsError, match="trained for 2 of 4 steps.*resume"):
@@ -165,7 +163,7 @@ def test_existing_user_files_are_never_overwritten(host, sd15, obama):
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_save(host, sd15, obama):
-    draw_step = pack(host, "idea.training_recipe").draw_step
+    draw_step = host.pack_module("idea.training_recipe").draw_step
     # latents are [clean, poisoned, clean mirror, poisoned mirror]; find a seed whose first draw is clean
     seed = next(s for s in range(100) if int(draw_step(s, 0, 1, 4).sample_indices[0]) % 2 == 0
                 and any(int(draw_step(s, k, 1, 4).sample_indices[0]) % 2 for k in range(1, 5)))
@@ -174,7 +172,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_save(host, sd15, 
     images[1] = float("nan")
     with pytest.raises(RuntimeError, match=rf"loss became nan at step {bad_step + 1}.*last good save"):
         learn(host, *sd15, images, obama[1], "obama_nan", steps=5, batch_size=1, seed=seed, save_every=1)
-    kept = pack(host, "idea.identity_file").load_identity(files(host, "obama_nan")[0])
+    kept = host.pack_module("idea.identity_file").load_identity(files(host, "obama_nan")[0])
     assert kept.metadata["training"]["steps_done"] == bad_step
 
 
@@ -183,17 +181,13 @@ def test_bad_inputs_are_refused_clearly(host, sd15, obama):
         learn(host, *sd15, torch.zeros(0, 64, 64, 3), obama[1], "nobody")
     with pytest.raises(ValueError, match="not usable as a file"):
         learn(host, *sd15, obama[0], obama[1], "../escape")
-    _, xl_clip = tiny_models.build_sdxl_like()
-    face = pack(host, "idea.face_embedding").FaceEmbedding.from_rows(
-        torch.randn(1, 128), "syn", torch.ones(1), torch.zeros(1, 5, 2), torch.zeros(1, 4))
-    (xl_identity,) = host.run("IDEA_IDEnhancer", face_embedding=face, clip=xl_clip, num_tokens=2, seed=1,
-                              train_enhancer=True)
+    xl_identity = sdxl_identity(host, tiny_models.build_sdxl_like()[1])
     with pytest.raises(ValueError, match="trained for SDXL.*SD1.x"):
         learn(host, *sd15, obama[0], xl_identity, "mismatch")
 
 
 def test_out_of_memory_names_the_ways_out(host, sd15, obama, monkeypatch):
-    trainer = pack(host, "nodes.id_trainer").IDTokenTrainer
+    trainer = host.pack_module("nodes.id_trainer").IDTokenTrainer
 
     def run_out_of_memory(self):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")

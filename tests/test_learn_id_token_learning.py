@@ -7,8 +7,6 @@ The loss on a fixed set of timesteps, noises and captions must fall by a large f
 """
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
@@ -19,9 +17,6 @@ BATCH = 2
 FALL_FACTOR = 5.0  # the fixed-set loss must end at most 1/5 of where it started
 
 
-def pack(host, dotted):
-    return importlib.import_module(f"{host.pack.__name__}.{dotted}")
-
 
 @pytest.fixture(scope="module")
 def sd15(host, cache_dir):
@@ -30,13 +25,10 @@ def sd15(host, cache_dir):
 
 def test_tokens_learn_a_teacher_target_through_the_host_path(host, sd15):
     model, clip, _ = sd15
-    FaceEmbedding = pack(host, "idea.face_embedding").FaceEmbedding
-    face = FaceEmbedding.from_rows(torch.randn(1, 512, generator=torch.Generator().manual_seed(1)), "syn",
-                                   torch.ones(1), torch.zeros(1, 5, 2), torch.zeros(1, 4))
-    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=face, clip=clip, num_tokens=2, seed=0,
+    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(512, seed=1), clip=clip, num_tokens=2, seed=0,
                            train_enhancer=False)
-    trainer_mod, recipe = pack(host, "nodes.id_trainer"), pack(host, "idea.training_recipe")
-    encoder = pack(host, "nodes.caption_encoder").CaptionEncoder(clip, pack(host, "nodes.text_encoders").read_clip(clip))
+    trainer_mod, recipe = host.pack_module("nodes.id_trainer"), host.pack_module("idea.training_recipe")
+    encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, host.pack_module("nodes.text_encoders").read_clip(clip))
     unet = model.model
     sampling = unet.model_sampling
 

@@ -12,8 +12,6 @@ import time
 import tomllib
 import urllib.request
 
-import pytest
-
 from support import paths
 from support.server import free_port
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import pathlib
 import sys
 from dataclasses import dataclass
@@ -21,8 +22,16 @@ class InProcessHost:
         return self.nodes.NODE_CLASS_MAPPINGS[node_id]
 
     def pack_module(self, dotted: str) -> ModuleType:
-        """A submodule of the pack as the host loaded it, e.g. "idea.adapter" or "nodes.faceid_embed"."""
-        return sys.modules[f"{self.pack.__name__}.{dotted}"]
+        """A submodule of the pack under the host's module name (imported if the host has not yet), e.g.
+        "idea.adapter": the standalone `idea` package is another copy, whose classes differ."""
+        return importlib.import_module(f"{self.pack.__name__}.{dotted}")
+
+    def face_embedding(self, dim: int = 512, rows: int = 1, seed: int = 0, model_name: str = "syn"):
+        """A FaceEmbedding (the pack's own class) of seeded random rows, for tests that need no photo."""
+        import torch
+        raw = torch.randn(rows, dim, generator=torch.Generator().manual_seed(seed))
+        return self.pack_module("idea.face_embedding").FaceEmbedding.from_rows(
+            raw, model_name, torch.ones(rows), torch.zeros(rows, 5, 2), torch.zeros(rows, 4))
 
     def run(self, node_id: str, **inputs):
         """Execute a node the way the executor does (v3 nodes through their classmethod) and
