@@ -1,14 +1,11 @@
 """The real ComfyUI host inside the benchmark process, on the chosen device, in a throw-away base dir.
 
-Why not tests/support/inprocess_host.start_inprocess_host: it always selects CPU mode. The steps are
-the same (device mode and base directory set before any comfy import, the host's `utils` package
-first, then `nodes` and the host's own custom-node loader), with the device left to the caller. The
-node writes identity files into the host's models/ folders, so the base directory is always a fresh
-temporary one that the caller removes.
+The host is started exactly as the tests start it (tests/support/inprocess_host.py), with the device
+mode chosen here. The node writes identity files into the host's models/ folders, so the base
+directory is always a fresh temporary one that the caller removes.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import pathlib
 import sys
@@ -47,25 +44,8 @@ def start_host(device: str, base: pathlib.Path):
     """Import the host with the pack loaded from base/custom_nodes; returns tests' InProcessHost
     (whose run(node_id, **inputs) executes a node the way the executor does)."""
     add_test_support_to_path()
-    from support import paths
-    from support.inprocess_host import InProcessHost
-    if "comfy.model_management" in sys.modules:
-        raise RuntimeError("the host was imported before its device was chosen")
-    comfy_dir = str(paths.comfyui_dir())
-    if comfy_dir not in sys.path:
-        sys.path.insert(0, comfy_dir)
-    base = paths.make_base_dir(pathlib.Path(base))
-    from comfy.cli_args import args
-    args.cpu = device == "cpu"
-    args.base_directory = str(base)
-    import folder_paths
-    import utils.install_util  # noqa: F401  (the host's utils package before comfy/ shadows it)
-
-    import nodes
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
-    pack_name = str(base / "custom_nodes" / "ComfyUI-ID-EA").replace(".", "_x_")
-    if pack_name not in sys.modules:
-        raise RuntimeError("the host did not load the ID-EA pack; see the log above")
+    from support.inprocess_host import start_inprocess_host
+    host = start_inprocess_host(pathlib.Path(base), cpu=device == "cpu")
     import comfy.model_management as mm
-    log.info("host started on %s (base %s)", mm.get_torch_device(), base)
-    return InProcessHost(base=base, nodes=nodes, pack=sys.modules[pack_name], folder_paths=folder_paths)
+    log.info("host started on %s (base %s)", mm.get_torch_device(), host.base)
+    return host

@@ -48,17 +48,20 @@ class InProcessHost:
 _HOST: InProcessHost | None = None
 
 
-def start_inprocess_host(base: pathlib.Path) -> InProcessHost:
-    """Once per process: CPU mode and the base directory must be set before any comfy import."""
+def start_inprocess_host(base: pathlib.Path, cpu: bool = True) -> InProcessHost:
+    """Once per process: the device mode and the base directory must be set before any comfy import
+    (tests use the CPU; the benchmarks may pick a GPU)."""
     global _HOST
     if _HOST is not None:
         return _HOST
+    if "comfy.model_management" in sys.modules:
+        raise RuntimeError("the host was imported before its device mode and base directory were set")
     comfy_dir = str(paths.comfyui_dir())
     if comfy_dir not in sys.path:
         sys.path.insert(0, comfy_dir)
     base = paths.make_base_dir(base)
     from comfy.cli_args import args
-    args.cpu = True
+    args.cpu = cpu
     args.base_directory = str(base)
     # Import the host's `utils` package first, as main.py does: later imports put comfy/ on sys.path,
     # where comfy/utils.py would otherwise shadow it (and core nodes_images.py would fail to load).
