@@ -37,9 +37,10 @@ class IdentityFileError(ValueError):
     """A file that is not a valid ID-EA identity, or one made for a different base model."""
 
 
-def save_identity(identity: IdentityEmbedding, path: str | os.PathLike, overwrite: bool = False) -> None:
-    """Write `identity` to `path` (.safetensors). Refuses to replace an existing file unless
-    overwrite=True, and refuses identities holding inf/nan (a diverged run is not worth keeping)."""
+def save_identity(identity: IdentityEmbedding, path: str | os.PathLike, overwrite: bool = False) -> str:
+    """Write `identity` to `path` (.safetensors) and return its checksum. Refuses to replace an existing
+    file unless overwrite=True, and refuses identities holding inf/nan (a diverged run is not worth
+    keeping)."""
     tensors = _identity_tensors(identity)
     for name, tensor in tensors.items():
         if not torch.isfinite(tensor).all():
@@ -47,8 +48,9 @@ def save_identity(identity: IdentityEmbedding, path: str | os.PathLike, overwrit
                              f"try a lower learning rate)")
     metadata = _identity_metadata(identity)
     metadata["idea.checksum"] = _checksum(tensors, metadata)
-    _write_atomically(safetensors.torch.save(tensors, metadata=metadata), path, overwrite)
+    write_atomically(serialize(tensors, metadata), path, overwrite)
     logger.info("saved ID-EA identity (%s, %d tokens) to %s", identity.arch, identity.num_tokens, path)
+    return metadata["idea.checksum"]
 
 
 def save_embedding_for_prompts(token_vectors: dict[str, torch.Tensor], path: str | os.PathLike,
@@ -66,7 +68,7 @@ def save_embedding_for_prompts(token_vectors: dict[str, torch.Tensor], path: str
     if not all(torch.isfinite(value).all() for value in tensors.values()):
         raise ValueError("not saving: the token vectors contain inf or nan")
     metadata = {"idea.kind": "ID-EA prompt embedding", "idea.pack_version": PACK_VERSION}
-    _write_atomically(safetensors.torch.save(tensors, metadata=metadata), path, overwrite)
+    write_atomically(serialize(tensors, metadata), path, overwrite)
     logger.info("saved prompt embedding (%s) to %s", ", ".join(sorted(tensors)), path)
 
 
@@ -74,7 +76,7 @@ def load_identity(path: str | os.PathLike, expected_arch: str | None = None,
                   expected_ctx_dim: int | None = None) -> IdentityEmbedding:
     """Read and validate an identity file; optionally check it fits the connected base model."""
     path = os.fspath(path)
-    _check_container(path)
+    check_container(path)
     try:
         with safe_open(path, framework="pt", device="cpu") as handle:
             metadata = dict(handle.metadata() or {})
@@ -118,6 +120,8 @@ def _identity_metadata(identity: IdentityEmbedding) -> dict[str, str]:
         "idea.seed": str(identity.seed), "idea.enhancer_heads": str(identity.enhancer.heads),
         "idea.adapter_heads": str(identity.adapter.heads), "idea.adapter_beta": repr(identity.adapter.beta),
         "idea.training": training, "idea.pack_version": PACK_VERSION,
+        **({"idea.clip_layers": json.dumps(identity.clip_layers, sort_keys=True)}
+           if identity.clip_layers is not None else {}),
     }
 
 
@@ -133,7 +137,19 @@ def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str
     return digest.hexdigest()
 
 
-def _write_atomically(payload: bytes, path: str | os.PathLike, overwrite: bool) -> None:
+def serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """safetensors bytes with the header's keys in sorted order. The library writes its metadata in
+    hash-map order, which differs from run to run, so the same identity would give different files;
+    sorted, the same contents always give the same bytes (data offsets are relative to the end of
+    the header, so only the header is rewritten)."""
+    payload = safetensors.torch.save(tensors, metadata=metadata)
+    (length,) = struct.unpack("<Q", payload[:8])
+    header = json.dumps(json.loads(payload[8:8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # keep the data 8-byte aligned, as the library does
+    return struct.pack("<Q", len(header)) + header + payload[8 + length:]
+
+
+def write_atomically(payload: bytes, path: str | os.PathLike, overwrite: bool) -> None:
     """Temp file in the target folder, fsync, then link (no-clobber) or replace into place."""
     path = os.path.abspath(os.fspath(path))
     if not path.lower().endswith(".safetensors"):
@@ -167,7 +183,7 @@ def _write_atomically(payload: bytes, path: str | os.PathLike, overwrite: bool) 
             os.unlink(temp_path)
 
 
-def _check_container(path: str) -> None:
+def check_container(path: str) -> None:
     """Recognise the common wrong files before handing bytes to the safetensors parser."""
     size = os.path.getsize(path)
     with open(path, "rb") as file:
@@ -241,6 +257,7 @@ def _build_identity(path: str, metadata: dict[str, str], tensors: dict[str, torc
         train_enhancer = json.loads(metadata["idea.train_enhancer"])
         beta = float(metadata["idea.adapter_beta"])
         face_model_name = metadata["idea.face_model_name"]
+        clip_layers = json.loads(metadata["idea.clip_layers"]) if "idea.clip_layers" in metadata else None
     except (KeyError, ValueError) as error:
         raise IdentityFileError(f"{path}: identity metadata is missing or unreadable ({error})") from None
     token_vectors = {key: _take(path, tensors, f"token_vectors.{key}", None) for key in keys}
@@ -257,13 +274,28 @@ def _build_identity(path: str, metadata: dict[str, str], tensors: dict[str, torc
         identity = IdentityEmbedding(arch=arch, token_vectors=token_vectors, initial_vectors=initial, anchor=anchor,
                                      enhancer=enhancer, adapter=adapter, face_mean=face_mean,
                                      face_model_name=face_model_name, train_enhancer=bool(train_enhancer),
-                                     seed=seed, metadata=training)
+                                     seed=seed, metadata=training, clip_layers=_clip_layers(path, clip_layers))
     except ValueError as error:
         raise IdentityFileError(f"{path}: the identity's parts do not fit together ({error})") from None
     with torch.no_grad():
         if not torch.allclose(identity.fused_tokens(), saved_fused, rtol=1e-4, atol=1e-5):
             logger.warning("%s: fused tokens recomputed from the enhancer differ from the saved ones", path)
     return identity
+
+
+def _clip_layers(path: str, value) -> dict[str, str] | None:
+    if value is None or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+        return value
+    raise IdentityFileError(f"{path}: metadata field idea.clip_layers is not a mapping of encoder to layer")
+
+
+def read_checksum(path: str | os.PathLike) -> str | None:
+    """The checksum an identity file was saved with (from its header only), or None if unreadable."""
+    try:
+        with safe_open(os.fspath(path), framework="pt", device="cpu") as handle:
+            return (handle.metadata() or {}).get("idea.checksum")
+    except Exception:  # any unreadable file simply has no usable checksum
+        return None
 
 
 def _check_expected(identity: IdentityEmbedding, expected_arch: str | None, expected_ctx_dim: int | None) -> None:
