@@ -161,36 +161,41 @@ def assert_same_conditioning(a, b):
             assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value is other or value == other
 
 
-def two_people(host, prompts, identities, weights, masks):
-    """The two-people graph: each person's prompt adapted with their identity, masked to their half,
-    combined with the shared background prompt."""
+def two_people(host, prompts, identities, weights, regions):
+    """The two-people graph: each person's prompt adapted with their identity, restricted to their
+    half (a hard mask, or an area as the bundled workflow does), combined with the background prompt."""
     positive = prompts["background"]
-    for name, identity, weight, mask in zip(("left", "right"), identities, weights, masks):
+    for name, identity, weight, region in zip(("left", "right"), identities, weights, regions):
         person = apply(host, prompts[name], identity, weight)
-        person = host.run("ConditioningSetMask", conditioning=person, mask=mask, strength=1.0,
-                          set_cond_area="default")[0]
+        if isinstance(region, torch.Tensor):
+            person = host.run("ConditioningSetMask", conditioning=person, mask=region, strength=1.0,
+                              set_cond_area="default")[0]
+        else:
+            person = host.run("ConditioningSetAreaPercentage", conditioning=person, width=0.5, height=1.0,
+                              x=region, y=0.0, strength=1.0)[0]
         positive = host.run("ConditioningCombine", conditioning_1=positive, conditioning_2=person)[0]
     return positive
 
 
-def test_each_identity_acts_only_inside_its_own_region(host, sd15, prompts):
-    """Hard masks, one sampling step: A's weight changes the latent only where A's mask is, B's only
-    where B's is, and nothing at all changes outside."""
+@pytest.mark.parametrize("restrict", ["mask", "area"])
+def test_each_identity_acts_only_inside_its_own_region(host, sd15, prompts, restrict):
+    """Hard masks (or areas), one sampling step: A's weight changes the latent only in A's half, B's
+    only in B's, and nothing at all changes outside."""
     model = sd15[0]
     identities = (make_identity(host, seed=11), make_identity(host, seed=12, gamma=-0.9))
     width, height = 128, 64
     left = torch.zeros(1, height, width)
     left[:, :, : width // 2] = 1.0
-    masks = (left, 1.0 - left)
-    regions = [m[0, ::8, ::8].bool() for m in masks]  # in the 8x-smaller latent
+    regions = (left, 1.0 - left) if restrict == "mask" else (0.0, 0.5)
+    halves = [m[0, ::8, ::8].bool() for m in (left, 1.0 - left)]  # in the 8x-smaller latent
 
     def latent(weights):
-        positive = two_people(host, prompts, identities, weights, masks)
+        positive = two_people(host, prompts, identities, weights, regions)
         return sample(host, model, positive, prompts["negative"], steps=1, width=width, height=height)[0]
 
     base = latent((1.0, 1.0))
     for person, weights in enumerate([(0.3, 1.0), (1.0, 0.3)]):
         changed = (latent(weights) - base).abs().amax(dim=0)  # over the latent's channels
-        inside, outside = regions[person], ~regions[person]
-        assert torch.all(changed[outside] == 0), f"person {person} leaks outside its region"
-        assert torch.all(changed[inside] > 0), f"person {person}'s weight does not reach all of its region"
+        inside, outside = halves[person], ~halves[person]
+        assert torch.all(changed[outside] == 0), f"person {person} leaks outside its half"
+        assert torch.all(changed[inside] > 0), f"person {person}'s weight does not reach all of its half"
