@@ -232,12 +232,15 @@ def two_people_notes() -> dict:
     return {
         "readme": _note("ID-EA: two people in one picture", f"""
 ## Two people in one picture
-**Models** (in `ComfyUI/models/`):
-- `checkpoints/{CHECKPOINTS["sd1"]}`: the SD1.5 checkpoint both identities were trained on
-- `idea/{a}.safetensors` and `embeddings/{a}.safetensors`, `idea/{b}.safetensors` and
-  `embeddings/{b}.safetensors`: train each person once with **idea_train_and_generate**
-  (`name` = `{a}`, then `{b}`); press **R** to refresh the lists afterwards
-{FACE_PACK}
+**Models**:
+- `ComfyUI/models/checkpoints/{CHECKPOINTS["sd1"]}`: the SD1.5 checkpoint both identities were
+  trained on (Stable Diffusion 1.5 or a fine-tune, e.g. from Hugging Face)
+- `ComfyUI/models/idea/{a}.safetensors` + `ComfyUI/models/embeddings/{a}.safetensors`, and the same
+  for `{b}`: made by **idea_train_and_generate**, run once per person (`name` = `{a}`, then `{b}`);
+  press **R** to refresh the lists afterwards
+- `ComfyUI/models/insightface/models/antelopev2/`: the `.onnx` files of the insightface
+  **antelopev2** pack (from the insightface project; the pack IPAdapter FaceID, InstantID and PuLID
+  use; `buffalo_l` works too; non-commercial use only)
 
 **Photos**: one photo of each person in `ComfyUI/input/` (`{PEOPLE_PHOTOS[0]}`, `{PEOPLE_PHOTOS[1]}`), only
 to score the likeness.
@@ -246,7 +249,7 @@ Each person's prompt is enriched with their own identity by **Apply ID-Adapter t
 restricted to their half of the picture; the background prompt covers the whole picture. Every model
 file is needed: a missing one stops the whole run with a message (ComfyUI itself only warns about a
 missing `embedding:` name, so keep both embedding files in place).
-""", width=440, height=560),
+""", width=440, height=380),
         "regions": _note("Regions", """
 **Conditioning (Set Area with Percentage)** puts person A on the left half (x 0, width 0.5) and B on
 the right (x 0.5). Use **Conditioning (Set Mask)** for other shapes, and **Conditioning (Set Timestep
