@@ -235,9 +235,10 @@ def two_people_notes() -> dict:
 **Models**:
 - `ComfyUI/models/checkpoints/{CHECKPOINTS["sd1"]}`: the SD1.5 checkpoint both identities were
   trained on (Stable Diffusion 1.5 or a fine-tune, e.g. from Hugging Face)
-- `ComfyUI/models/idea/{a}.safetensors` + `ComfyUI/models/embeddings/{a}.safetensors`, and the same
-  for `{b}`: made by **idea_train_and_generate**, run once per person (`name` = `{a}`, then `{b}`);
-  press **R** to refresh the lists afterwards
+- `ComfyUI/models/idea/{a}.safetensors`, `ComfyUI/models/embeddings/{a}.safetensors`,
+  `ComfyUI/models/idea/{b}.safetensors`, `ComfyUI/models/embeddings/{b}.safetensors`: made by
+  **idea_train_and_generate**, run once per person (`name` = `{a}`, then `{b}`); press **R** to
+  refresh the lists afterwards
 - `ComfyUI/models/insightface/models/antelopev2/`: the `.onnx` files of the insightface
   **antelopev2** pack (from the insightface project; the pack IPAdapter FaceID, InstantID and PuLID
   use; `buffalo_l` works too; non-commercial use only)
