@@ -27,6 +27,19 @@ def sigma_window(model, start_at: float, end_at: float) -> tuple[float | None, f
     return sigma_start, sigma_end
 
 
+def frozen_id_tokens(identity) -> torch.Tensor:
+    """Z, detached. Nodes run in inference mode; Z is made outside it so what it ends up in stays
+    usable by code that runs with autograd (a training node downstream)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return identity.fused_tokens().detach().clone()
+
+
+def warn_if_untrained(identity, node: str) -> None:
+    if float(identity.adapter.gamma) == 0.0:
+        log.warning("this identity's ID-Adapter is untrained (its gate gamma is 0), so %s changes nothing; "
+                    "train the identity with Learn ID Token first", node)
+
+
 class ApplyIDAdapter(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -67,13 +80,8 @@ class ApplyIDAdapter(io.ComfyNode):
         if clip is not None:
             check_clip_fits(identity, clip)
         sigma_start, sigma_end = sigma_window(model, start_at, end_at)
-        # Nodes run in inference mode; Z is made outside it so the patched model stays usable by
-        # code that runs with autograd (a training node downstream).
-        with torch.inference_mode(False), torch.no_grad():
-            id_tokens = identity.fused_tokens().detach().clone()
-        if float(identity.adapter.gamma) == 0.0:
-            log.warning("this identity's ID-Adapter is untrained (its gate gamma is 0), so Apply ID-Adapter "
-                        "changes nothing; train the identity with Learn ID Token first")
+        id_tokens = frozen_id_tokens(identity)
+        warn_if_untrained(identity, "Apply ID-Adapter")
         patched = attach_id_adapter(model, identity.adapter, id_tokens, weight=weight,
                                     sigma_start=sigma_start, sigma_end=sigma_end, apply_to=apply_to)
         log.info("ID-Adapter attached to a %s model: weight %.2f, schedule %.2f-%.2f, %s",

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..idea.face_pipeline import SELECTIONS, embed_photos
-from .face_model_inputs import detection_size_input, load_pack, model_pack_input, provider_input
+from ..idea.face_pipeline import embed_photos
+from .face_model_inputs import (detection_size_input, face_selection_inputs, load_pack, model_pack_input,
+                                provider_input)
 from .types import FaceEmbeddingType
 
 
@@ -22,11 +23,7 @@ class FaceIDEmbed(io.ComfyNode):
                 model_pack_input("insightface model pack folder under models/insightface/models/ "
                                  "(antelopev2 or buffalo_l); it needs a detector and a recogniser."),
                 provider_input(),
-                io.Combo.Input("face_selection", options=list(SELECTIONS), default="largest",
-                               tooltip="Which face to use when a photo shows several: the largest, "
-                                       "or the one at face_index counting from the left."),
-                io.Int.Input("face_index", default=0, min=0, max=63,
-                             tooltip="With face_selection = index: 0 is the leftmost face."),
+                *face_selection_inputs("to use"),
                 detection_size_input(),
                 io.Int.Input("crop_size", default=512, min=64, max=2048, step=64,
                              tooltip="Side of the aligned face crops: 512 for SD1.x/SD2.x training, "

@@ -12,6 +12,11 @@ from . import model_folders
 from .types import IdentityType
 
 
+def _not_found(identity_file: str) -> str:
+    return (f"identity file '{identity_file}' not found in {model_folders.identity_dir()}; put the "
+            ".safetensors file written by Learn ID Token there and refresh the node list (press R).")
+
+
 class LoadIdentity(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -29,12 +34,18 @@ class LoadIdentity(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, identity_file) -> bool | str:
+        """A missing file refuses the prompt when it is queued: the host does not check a v3 node's
+        list itself, and the run would otherwise start and fail midway."""
+        if folder_paths.get_full_path(model_folders.IDENTITIES, identity_file) is None:
+            return _not_found(identity_file)
+        return True
+
+    @classmethod
     def execute(cls, identity_file) -> io.NodeOutput:
         path = folder_paths.get_full_path(model_folders.IDENTITIES, identity_file)
         if path is None:
-            raise FileNotFoundError(
-                f"identity file '{identity_file}' not found in {model_folders.identity_dir()}; put the "
-                ".safetensors file written by Learn ID Token there and refresh the node list (press R).")
+            raise FileNotFoundError(_not_found(identity_file))
         return io.NodeOutput(load_identity(path))
 
     @classmethod

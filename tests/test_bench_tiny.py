@@ -90,14 +90,20 @@ def test_node_and_published_recipe_both_measured_on_each_model(tiny_run, model):
 @pytest.mark.parametrize("model", ("sd15-tiny", "sdxl-tiny"))
 def test_sampling_with_and_without_the_adapter(tiny_run, model):
     _, records, _ = tiny_run
-    runs = {v: one(records, "sampling", model=model, variant=v) for v in ("plain", "id_adapter_w1", "id_adapter_w0")}
+    variants = ("plain", "id_adapter_w1", "id_adapter_w0", "id_conditioning_w1")
+    runs = {v: one(records, "sampling", model=model, variant=v) for v in variants}
     for line in runs.values():
         assert line["status"] == "ok" and line["steps"] == 3 and line["resolution"] == 64
         assert finite_positive(line["seconds_median"]) and finite_positive(line["seconds_min"])
         assert finite_positive(line["seconds_per_step"])
     assert runs["id_adapter_w0"]["output_identical_to_plain"] is True
     assert runs["id_adapter_w1"]["output_identical_to_plain"] is False  # the adapter was really applied
-    for variant in ("id_adapter_w1", "id_adapter_w0"):
+    assert runs["id_conditioning_w1"]["output_identical_to_plain"] is False
+    conditioning = one(records, "id_conditioning", model=model)
+    assert finite_positive(conditioning["seconds_node_first_run"]) and finite_positive(conditioning["seconds_node_median"])
+    # the same generation as the model patch, to float precision
+    assert conditioning["max_abs_difference_to_id_adapter_w1"] <= 1e-4 * conditioning["latent_max_abs"]
+    for variant in variants[1:]:
         overhead = one(records, "sampling_overhead", model=model, variant=variant)
         assert overhead["status"] == "ok" and math.isfinite(overhead["overhead_percent"])
     assert not lines_of(records, "sampling", model="sd21-tiny")  # SD1.5 and SDXL only

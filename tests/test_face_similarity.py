@@ -106,5 +106,25 @@ def test_schema_has_tooltips_on_every_input_and_lists_the_packs(host, reference)
     spec = host.node("IDEA_FaceSimilarity").INPUT_TYPES()["required"]
     assert set(spec) == {"images", "reference", "model_pack", "provider", "detection_size"}
     assert all(opts.get("tooltip") for _, opts in spec.values())
+    optional = host.node("IDEA_FaceSimilarity").INPUT_TYPES()["optional"]  # prompts saved before still run
+    assert set(optional) == {"face_selection", "face_index"} and all(o.get("tooltip") for _, o in optional.values())
     assert PACK in spec["model_pack"][1]["options"]
     assert spec["reference"][0] == "IDEA_FACE_EMBEDDING"
+
+
+def side_by_side(left: str, right: str) -> np.ndarray:
+    """Two people in one picture: two letterboxed photos next to each other."""
+    return np.concatenate([letterbox(real_faces.load_photo(left), SIDE // 2),
+                           letterbox(real_faces.load_photo(right), SIDE // 2)], axis=1)
+
+
+def test_in_a_picture_of_two_people_the_chosen_face_is_scored(host, reference):
+    """Obama on the left, Biden on the right: by position each gets their own score; a position with
+    no face is a miss."""
+    picture = to_image_tensor(side_by_side("obama2", "biden"))
+    by_index = [similarity(host, picture, reference, face_selection="index", face_index=i)[0][0] for i in (0, 1)]
+    assert by_index[0] > 0.6 and by_index[1] < by_index[0] - 0.3, by_index
+    swapped = to_image_tensor(side_by_side("biden", "obama2"))
+    assert similarity(host, swapped, reference, face_selection="index", face_index=1)[0][0] > 0.6
+    per_image, mean, share, text = similarity(host, picture, reference, face_selection="index", face_index=2)
+    assert per_image == [0.0] and share == 0.0 and "no face" in text

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from idea.adapter import IDAdapter
+from idea.adapter import CHUNK_TOKENS, IDAdapter, adapt_by_chunks
 from idea.anchor import NAME_LIST_PATH, column_means, load_name_list
 from idea.enhancer import IDEnhancer
 from idea.regulariser import MahalanobisRegulariser
@@ -109,6 +109,24 @@ def test_heads_must_divide_the_context_size():
         IDAdapter(20, heads=8)
     with pytest.raises(ValueError, match="must divide"):
         IDEnhancer(512, 20, heads=8)
+
+
+def test_long_contexts_are_adapted_window_by_window_whatever_the_repetition():
+    """Each window against all of Z, by hand; a context the host repeated gives the repeated result."""
+    adapter = IDAdapter(32, seed=5).double()
+    with torch.no_grad():
+        adapter.gamma.fill_(0.9)
+        y, z = randn(2, 12, 32, seed=6), randn(2, 2, 32, seed=7)
+        out = adapt_by_chunks(adapter, y, z, 0.8, chunk_tokens=4)
+        repeated = adapt_by_chunks(adapter, y.repeat(1, 2, 1), z, 0.8, chunk_tokens=4)
+        whole = adapter(y, z, 0.8)
+        single = adapt_by_chunks(adapter, y[:, :4], z, 0.8, chunk_tokens=4)
+    expected = torch.cat([reference_adapter(adapter, y[:, i:i + 4], z, 0.8) for i in (0, 4, 8)], dim=1)
+    torch.testing.assert_close(out, expected)
+    assert torch.equal(repeated, out.repeat(1, 2, 1))
+    assert (whole - out).abs().max() > 1e-3  # one pass over all 12 tokens is another result
+    assert torch.equal(single, adapter(y[:, :4], z, 0.8))  # one window: exactly the adapter's call
+    assert CHUNK_TOKENS == 77
 
 
 # --- ID-Enhancer ---------------------------------------------------------------------------------

@@ -108,7 +108,8 @@ def test_pack_loads_and_explains_without_insightface(tmp_path):
 
 NODES = {"IDEA_FaceIDEmbed": "FaceID Embed", "IDEA_IDEnhancer": "ID-Enhancer", "IDEA_LearnIDToken": "Learn ID Token",
          "IDEA_ApplyIDAdapter": "Apply ID-Adapter", "IDEA_LoadIdentity": "Load Identity",
-         "IDEA_FaceSimilarity": "Face Similarity"}
+         "IDEA_FaceSimilarity": "Face Similarity",
+         "IDEA_ApplyIDAdapterConditioning": "Apply ID-Adapter to Conditioning"}
 
 
 def test_every_node_registers_with_its_display_name_and_tooltips(host):

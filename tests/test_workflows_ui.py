@@ -13,7 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 from PIL import Image
-from support import paths
+from support import paths, wiring
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
 
@@ -58,8 +58,9 @@ def served(server, route: str):
         return json.loads(resp.read())
 
 
-def test_there_are_the_four_workflows():
-    assert NAMES == ["idea_controlnet_pose", "idea_saved_identity", "idea_sdxl", "idea_train_and_generate"]
+def test_there_are_the_five_workflows():
+    assert NAMES == ["idea_controlnet_pose", "idea_saved_identity", "idea_sdxl", "idea_train_and_generate",
+                     "idea_two_people"]
 
 
 def test_the_templates_route_lists_and_serves_every_workflow(ui_server):
@@ -92,8 +93,10 @@ def test_workflow_has_notes_saying_where_the_models_go(name):
         assert "insightface/models/antelopev2/" in text
     if "ControlNetLoader" in types:
         assert "controlnet/" in text
-    if types & {"IDEA_LearnIDToken", "IDEA_LoadIdentity"}:
-        assert "idea/my_person.safetensors" in text and "embeddings/my_person.safetensors" in text
+    identity_files = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] == "IDEA_LoadIdentity"]
+    identity_files += ["my_person.safetensors"] if "IDEA_LearnIDToken" in types else []
+    for file in identity_files:
+        assert f"idea/{file}" in text and f"embeddings/{file}" in text
     assert workflow["groups"] and all(n["type"] in NOTE_TYPES or any(
         _inside(n, g["bounding"]) for g in workflow["groups"]) for n in workflow["nodes"])
 
@@ -101,6 +104,25 @@ def test_workflow_has_notes_saying_where_the_models_go(name):
 def _inside(node: dict, box: list) -> bool:
     (x, y), (w, h) = node["pos"], node["size"]
     return box[0] <= x and box[1] <= y and x + w <= box[0] + box[2] and y + h <= box[1] + box[3]
+
+
+def test_the_wiring_check_sees_crossings_and_links_behind_nodes():
+    down, up = wiring.Link(1, 0, 2, (0, 0), (300, 200)), wiring.Link(3, 0, 4, (0, 200), (300, 0))
+    below, branch = wiring.Link(3, 0, 4, (0, 300), (300, 400)), wiring.Link(1, 0, 5, (0, 0), (300, 300))
+    assert wiring.crossings([down, up]) == [(down, up)]
+    assert wiring.crossings([down, below, branch]) == []  # apart, or branches of one output
+    assert wiring.behind_nodes([down], {9: {"box": [100, 50, 200, 150]}}) == [(down, 9)]
+
+
+def test_two_people_flows_left_to_right_without_crossing_wires(page):
+    """Branches of one output may fan out; otherwise no link crosses another, runs backwards or hides
+    behind a node (the spline as the frontend draws it, support/wiring.py)."""
+    page.load_workflow(wf.load("idea_two_people"), "idea_two_people")
+    links, nodes = wiring.read(page)
+    assert len(links) == 33  # 29 connections, three of them through 4 reroutes
+    assert [link for link in links if link.end[0] <= link.start[0]] == []
+    assert wiring.crossings(links) == []
+    assert wiring.behind_nodes(links, nodes) == []
 
 
 @pytest.mark.parametrize("name", NAMES)

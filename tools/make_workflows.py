@@ -19,6 +19,9 @@ import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools"))
+
+import placed_layout  # noqa: E402
 
 NAME = "my_person"  # Learn ID Token's default name: the files and `embedding:my_person`
 CHECKPOINTS = {"sd1": "v1-5-pruned-emaonly-fp16.safetensors", "sdxl": "sd_xl_base_1.0.safetensors"}
@@ -109,6 +112,56 @@ def saved_identity(controlnet: bool = False) -> dict:
     return prompt
 
 
+PEOPLE = ("person_a", "person_b")  # the two identities' names: files and `embedding:NAME`
+PEOPLE_PHOTOS = ("person_a.png", "person_b.png")
+TWO_PEOPLE_SIZE = (768, 512)  # width, height: side by side, each half 384 px wide
+BACKGROUND = "two friends standing side by side in a sunny park, natural light, detailed faces"
+PERSON_PROMPTS = ("a photo of embedding:person_a person, smiling, detailed face",
+                  "a photo of embedding:person_b person, detailed face")
+
+
+def two_people() -> dict:
+    """Two saved identities in one picture: each prompt adapted with its own identity (Apply
+    ID-Adapter to Conditioning) on its own half, a shared background prompt, one sampler, and each
+    person's likeness scored on their own face (left and right)."""
+    face = {"model_pack": "antelopev2", "provider": "auto", "detection_size": 640}
+    width, height = TWO_PEOPLE_SIZE
+    prompt = {"1": node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINTS["sd1"])}
+    for k, (name, text, x) in enumerate(zip(PEOPLE, PERSON_PROMPTS, (0.0, 0.5))):
+        side = ("A, left", "B, right")[k]
+        base = 2 + 4 * k  # 2..5 for A, 6..9 for B
+        prompt[str(base)] = node("CLIPTextEncode", f"Prompt {side} (embedding:{name})", text=text, clip=["1", 1])
+        prompt[str(base + 1)] = node("IDEA_LoadIdentity", f"Identity {side}", identity_file=f"{name}.safetensors")
+        prompt[str(base + 2)] = node("IDEA_ApplyIDAdapterConditioning", f"Apply identity {side[0]}",
+                                     conditioning=[str(base), 0], identity=[str(base + 1), 0], weight=1.0)
+        prompt[str(base + 3)] = node("ConditioningSetAreaPercentage", f"{('Left', 'Right')[k]} half",
+                                     conditioning=[str(base + 2), 0], width=0.5, height=1.0, x=x, y=0.0,
+                                     strength=1.0)
+    prompt.update({
+        "10": node("CLIPTextEncode", "Background (whole picture)", text=BACKGROUND, clip=["1", 1]),
+        "11": node("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=["1", 1]),
+        "12": node("ConditioningCombine", "Both people", conditioning_1=["5", 0], conditioning_2=["9", 0]),
+        "13": node("ConditioningCombine", "People and background", conditioning_1=["12", 0],
+                   conditioning_2=["10", 0]),
+        "14": node("EmptyLatentImage", width=width, height=height, batch_size=1),
+        "15": node("KSampler", seed=1234, steps=30, cfg=CFG["sd1"], sampler_name="dpmpp_2m", scheduler="karras",
+                   denoise=1.0, model=["1", 0], positive=["13", 0], negative=["11", 0], latent_image=["14", 0]),
+        "16": node("VAEDecode", samples=["15", 0], vae=["1", 2]),
+        "17": node("SaveImage", images=["16", 0], filename_prefix="ID-EA/two_people"),
+    })
+    for k, (name, photo) in enumerate(zip(PEOPLE, PEOPLE_PHOTOS)):
+        side = ("A", "B")[k]
+        base = 18 + 4 * k  # 18..21 for A, 22..25 for B
+        prompt[str(base)] = node("LoadImage", f"Reference photo {side}", image=photo)
+        prompt[str(base + 1)] = node("IDEA_FaceIDEmbed", f"FaceID Embed {side}", images=[str(base), 0],
+                                     face_selection="largest", face_index=0, crop_size=512, **face)
+        prompt[str(base + 2)] = node("IDEA_FaceSimilarity", f"Likeness {side} ({('left', 'right')[k]} face)",
+                                     images=["16", 0], reference=[str(base + 1), 0], face_selection="index",
+                                     face_index=k, **face)
+        prompt[str(base + 3)] = node("PreviewAny", f"Likeness {side}", source=[str(base + 2), 3])
+    return prompt
+
+
 def _note(title: str, text: str, width: int = 420, height: int = 300) -> dict:
     return {"title": title, "text": text.strip(), "size": [width, height]}
 
@@ -174,6 +227,47 @@ cross-attention. Lower its `weight` for a lighter touch, or `end_at` to free the
 """, height=300 if controlnet else 240)}
 
 
+def two_people_notes() -> dict:
+    a, b = PEOPLE
+    return {
+        "readme": _note("ID-EA: two people in one picture", f"""
+## Two people in one picture
+**Models**:
+- `ComfyUI/models/checkpoints/{CHECKPOINTS["sd1"]}`: the SD1.5 checkpoint both identities were
+  trained on (Stable Diffusion 1.5 or a fine-tune, e.g. from Hugging Face)
+- `ComfyUI/models/idea/{a}.safetensors`, `ComfyUI/models/embeddings/{a}.safetensors`,
+  `ComfyUI/models/idea/{b}.safetensors`, `ComfyUI/models/embeddings/{b}.safetensors`: made by
+  **idea_train_and_generate**, run once per person (`name` = `{a}`, then `{b}`); press **R** to
+  refresh the lists afterwards
+- `ComfyUI/models/insightface/models/antelopev2/`: the `.onnx` files of the insightface
+  **antelopev2** pack (from the insightface project; the pack IPAdapter FaceID, InstantID and PuLID
+  use; `buffalo_l` works too; non-commercial use only)
+
+**Photos**: one photo of each person in `ComfyUI/input/` (`{PEOPLE_PHOTOS[0]}`, `{PEOPLE_PHOTOS[1]}`), only
+to score the likeness.
+
+Each person's prompt is enriched with their own identity by **Apply ID-Adapter to Conditioning** and
+restricted to their half of the picture; the background prompt covers the whole picture. Every model
+file is needed: a missing one stops the whole run with a message (ComfyUI itself only warns about a
+missing `embedding:` name, so keep both embedding files in place).
+""", width=440, height=380),
+        "regions": _note("Regions", """
+**Conditioning (Set Area with Percentage)** puts person A on the left half (x 0, width 0.5) and B on
+the right (x 0.5). Use **Conditioning (Set Mask)** for other shapes, and **Conditioning (Set Timestep
+Range)** on a person's conditioning to limit their identity to part of the steps.
+""", width=420, height=150),
+        "likeness": _note("Likeness", """
+Each **Face Similarity** scores one face of the picture against that person's reference photo:
+`face_index` 0 is the leftmost face (A), 1 the next (B). Higher is more alike; a missing face
+counts as a miss.
+""", width=420, height=150),
+    }
+
+
+def _two_people_layout() -> dict:
+    return {"place": placed_layout.two_people_plan(two_people(), two_people_notes(), COLORS)}
+
+
 def _section(title: str, color: str, *columns: list) -> dict:
     return {"title": title, "color": color, "columns": [list(c) for c in columns]}
 
@@ -204,6 +298,7 @@ WORKFLOWS = {
     "idea_saved_identity": (lambda: saved_identity(False), lambda: _saved_layout(False)),
     "idea_controlnet_pose": (lambda: saved_identity(True), lambda: _saved_layout(True)),
     "idea_sdxl": (lambda: train_and_generate("sdxl"), lambda: _train_layout("sdxl")),
+    "idea_two_people": (two_people, _two_people_layout),
 }
 
 # Lays out the loaded graph: rows of titled groups, each group columns of nodes stacked top-down
@@ -263,7 +358,10 @@ def build(page, name: str) -> dict:
     report = page.load_workflow(workflow, name)
     if report.missing_node_types:
         raise RuntimeError(f"{name}: the frontend lacks node types {report.missing_node_types}")
-    return page.page.evaluate(_ARRANGE, make_layout())
+    layout = make_layout()
+    if "place" in layout:  # laid out node by node (tools/placed_layout.py)
+        return page.page.evaluate(placed_layout.PLACE, layout["place"])
+    return page.page.evaluate(_ARRANGE, layout)
 
 
 def write_all(server_url: str, out_dir: pathlib.Path) -> list[pathlib.Path]:
