@@ -20,6 +20,7 @@ from safetensors import safe_open
 
 from .adapter import IDAdapter
 from .enhancer import IDEnhancer
+from .errors import InputError
 from .identity import ARCH_ENCODER_KEYS, ARCH_LABELS, IdentityEmbedding
 from .version import PACK_VERSION
 
@@ -33,7 +34,7 @@ ACCEPTED = "only ID-EA .safetensors identity files are accepted"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
-class IdentityFileError(ValueError):
+class IdentityFileError(InputError):
     """A file that is not a valid ID-EA identity, or one made for a different base model."""
 
 

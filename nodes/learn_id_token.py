@@ -9,14 +9,16 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
+from ..idea.identity import ARCH_LABELS
 from ..idea.training_recipe import BASE_LEARNING_RATE, DEFAULT_RESOLUTION, TrainSettings
 from . import identity_store
 from .id_trainer import IDTokenTrainer, NonFiniteLoss, TrainingState
 from .loss_plot import loss_curve_image
-from .model_arch import check_identity_fits
+from .model_arch import IdentityModelMismatch, check_identity_fits
 from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
 from .reference_latents import reference_latents
 from .text_encoders import read_clip
+from .training_errors import TrainingOutOfMemoryError, TrainingStoppedError
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,9 @@ class LearnIDToken(io.ComfyNode):
         found = check_identity_fits(identity, model)
         clip_arch = read_clip(clip).arch
         if clip_arch != identity.arch:
-            raise ValueError(f"the CLIP is {clip_arch} but the identity is {identity.arch}; use "
-                             "the CLIP of the checkpoint the identity was made with")
+            raise IdentityModelMismatch(
+                f"the CLIP is {ARCH_LABELS[clip_arch]}'s but the identity was made for {ARCH_LABELS[identity.arch]}; "
+                "connect the CLIP of the checkpoint whose MODEL you train on (the one given to ID-Enhancer)")
         device = model.load_device
         resuming = resume and paths.identity.exists()
         if not resuming:
@@ -143,10 +146,10 @@ class LearnIDToken(io.ComfyNode):
                 raise
             except NonFiniteLoss as err:
                 kept = f" The last good save stays at {paths.identity}." if paths.identity.exists() else ""
-                raise RuntimeError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, or "
-                                   "use precision fp32 or bf16.") from err
+                raise TrainingStoppedError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, "
+                                           "or use precision fp32 or bf16.") from err
             except torch.OutOfMemoryError as err:
-                raise RuntimeError(
+                raise TrainingOutOfMemoryError(
                     f"out of memory while training '{name}' at batch size {batch_size}, resolution "
                     f"{settings.resolution}, precision {settings.precision}, gradient checkpointing "
                     f"{'on' if settings.gradient_checkpointing else 'off'}: lower batch_size, turn "

@@ -7,9 +7,14 @@ from comfy_api.latest import io
 
 import folder_paths
 
+from ..idea.errors import IDEAError
 from ..idea.identity_file import load_identity
 from . import model_folders
 from .types import IdentityType
+
+
+class IdentityNotFoundError(IDEAError, FileNotFoundError):
+    """The identity file chosen in the node is not (or no longer) in models/idea/."""
 
 
 class LoadIdentity(io.ComfyNode):
@@ -32,7 +37,7 @@ class LoadIdentity(io.ComfyNode):
     def execute(cls, identity_file) -> io.NodeOutput:
         path = folder_paths.get_full_path(model_folders.IDENTITIES, identity_file)
         if path is None:
-            raise FileNotFoundError(
+            raise IdentityNotFoundError(
                 f"identity file '{identity_file}' not found in {model_folders.identity_dir()}; put the "
                 ".safetensors file written by Learn ID Token there and refresh the node list (press R).")
         return io.NodeOutput(load_identity(path))

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 
 import torch
 
+from ..idea.errors import InputError
+
 # token-embedding width of each encoder the pack supports, by the host's embedding key
 ENCODER_WIDTHS = {"clip_l": 768, "clip_h": 1024, "clip_g": 1280}
 ARCH_BY_KEYS = {("clip_l",): "sd1", ("clip_h",): "sd2", ("clip_l", "clip_g"): "sdxl"}
 
 
-class UnsupportedClipError(ValueError):
-    pass
+class UnsupportedClipError(InputError):
+    """A CLIP that is not the text encoder of an SD1.x, SD2.x or SDXL checkpoint."""
 
 
 @dataclass

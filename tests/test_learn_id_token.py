@@ -44,7 +44,7 @@ def obama(host, sd15):
     real_faces.write_real_pack(host.base / "models", "sface_yunet")
     crops = []
     for name in ("obama", "obama2"):
-        face, crop = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo(name)),
+        face, crop, _agreement = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo(name)),
                               model_pack="sface_yunet", provider="CPU", face_selection="largest", face_index=0,
                               detection_size=640, crop_size=128)
         crops.append(crop)
