@@ -52,7 +52,7 @@ def save_identity(identity: IdentityEmbedding, path: str | os.PathLike, overwrit
                              f"try a lower learning rate)")
     metadata = _identity_metadata(identity)
     metadata["idea.checksum"] = _checksum(tensors, metadata)
-    _write_atomically(safetensors.torch.save(tensors, metadata=metadata), path, overwrite)
+    _write_atomically(_canonical(safetensors.torch.save(tensors, metadata=metadata)), path, overwrite)
     logger.info("saved ID-EA identity (%s, %d tokens) to %s", identity.arch, identity.num_tokens, path)
 
 
@@ -71,7 +71,7 @@ def save_embedding_for_prompts(token_vectors: dict[str, torch.Tensor], path: str
     if not all(torch.isfinite(value).all() for value in tensors.values()):
         raise ValueError("not saving: the token vectors contain inf or nan")
     metadata = {"idea.kind": "ID-EA prompt embedding", "idea.pack_version": PACK_VERSION}
-    _write_atomically(safetensors.torch.save(tensors, metadata=metadata), path, overwrite)
+    _write_atomically(_canonical(safetensors.torch.save(tensors, metadata=metadata)), path, overwrite)
     logger.info("saved prompt embedding (%s) to %s", ", ".join(sorted(tensors)), path)
 
 
@@ -136,6 +136,16 @@ def _checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str
         if key != "idea.checksum":
             digest.update(f"{key}={metadata[key]}\n".encode())
     return digest.hexdigest()
+
+
+def _canonical(payload: bytes) -> bytes:
+    """The same file with its header's keys in sorted order. safetensors writes the metadata in the
+    order of a hash map, which differs between runs; sorted, the same identity gives the same bytes
+    (the offsets in the header say where each tensor is, so its order does not matter to readers)."""
+    (length,) = struct.unpack("<Q", payload[:8])
+    header = json.dumps(json.loads(payload[8:8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # keep the data 8-byte aligned, as safetensors does
+    return struct.pack("<Q", len(header)) + header + payload[8 + length:]
 
 
 def _write_atomically(payload: bytes, path: str | os.PathLike, overwrite: bool) -> None:

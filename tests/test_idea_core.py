@@ -6,6 +6,8 @@ the code under test, so a wrong formula in idea/ cannot make its own test pass.
 from __future__ import annotations
 
 import math
+import pathlib
+import re
 
 import pytest
 import torch
@@ -219,9 +221,25 @@ def test_column_means_refuses_empty_columns_and_bad_ids():
         column_means([[1], [9]], table, num_tokens=1)
 
 
-def test_name_list_has_at_least_300_unique_names():
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def readme_count_of(list_path: pathlib.Path) -> int:
+    """The number of names the README gives for the list it names by this path (the number before
+    "names"/"people" in the 200 characters before the path)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    relative = list_path.resolve().relative_to(REPO).as_posix()
+    for mention in re.finditer(re.escape(relative), readme):
+        window = readme[max(0, mention.start() - 200):mention.start()]
+        counts = re.findall(r"(\d[\d,]*)\s+(?:[\w'-]+\s+){0,3}?(?:names|people)\b", window)
+        if counts:
+            return int(counts[-1].replace(",", ""))
+    raise AssertionError(f"the README does not say how many names the default list {relative} holds")
+
+
+def test_the_default_name_list_holds_as_many_unique_names_as_the_readme_says():
     names = load_name_list()
-    assert len(names) >= 300
+    assert len(names) == readme_count_of(NAME_LIST_PATH)
     assert len({name.casefold() for name in names}) == len(names)
     raw_lines = [line.strip() for line in NAME_LIST_PATH.read_text(encoding="utf-8").splitlines()]
     assert not any("#" in name for name in names)
