@@ -70,12 +70,19 @@ def detect_faces(models: FaceModels, bgr: np.ndarray) -> list[DetectedFace]:
     return faces
 
 
-def select_face(faces: list[DetectedFace], selection: str, index: int, photo: int, total: int) -> DetectedFace:
-    """`largest` by box area, or `index` counting faces left to right from 0."""
+def blown_out(bgr: np.ndarray) -> bool:
+    """Mostly white (over 3/4 of the pixels): what ComfyUI's Load Image makes of a 16-bit PNG (it clips it)."""
+    return bool((bgr >= 250).all(axis=-1).mean() > 0.75)
+
+
+def select_face(faces: list[DetectedFace], selection: str, index: int, photo: int, total: int,
+                hint: str = "") -> DetectedFace:
+    """`largest` by box area, or `index` counting faces left to right from 0. `hint`: a likely cause
+    to add when there is no face."""
     where = f"photo {photo + 1} of {total}"
     if not faces:
         raise FaceNotFoundError(
-            f"no face found in {where}. Use a photo where the face is clearly visible and at least "
+            f"no face found in {where}.{hint} Use a photo where the face is clearly visible and at least "
             "about 64 px wide, try a larger detection size, or remove that photo from the batch.")
     if selection == "largest":
         return max(faces, key=lambda f: f.area)
@@ -152,7 +159,10 @@ def embed_photos(models: FaceModels, images: torch.Tensor, det_size: int = 640, 
     bgr_images = images_to_bgr_uint8(rgb)
     rows, scores, kps_all, boxes, crops = [], [], [], [], []
     for i, bgr in enumerate(bgr_images):
-        face = select_face(detect_faces(models, bgr), selection, index, i, len(bgr_images))
+        faces = detect_faces(models, bgr)
+        hint = (" It is almost entirely white, which is what Load Image makes of a 16-bit PNG: save the photo "
+                "as an 8-bit PNG or a JPEG." if not faces and blown_out(bgr) else "")
+        face = select_face(faces, selection, index, i, len(bgr_images), hint)
         check_face_size(face, i, len(bgr_images))
         rows.append(torch.from_numpy(recognition_embedding(models, bgr, face.keypoints)))
         scores.append(face.score)

@@ -33,10 +33,11 @@ class FaceIDEmbed(io.ComfyNode):
                 io.Int.Input("crop_size", default=512, min=64, max=2048, step=64,
                              tooltip="Side of the aligned face crops: 512 for SD1.x/SD2.x training, "
                                      "1024 for SDXL."),
-                io.Combo.Input("on_mismatch", options=list(ACTIONS), default="stop",
+                # optional: prompts written before these inputs existed still run, with the defaults
+                io.Combo.Input("on_mismatch", options=list(ACTIONS), default="stop", optional=True,
                                tooltip="When a photo looks like another person than the others: stop with an "
                                        "error naming it, warn and use all photos, or drop the odd photos."),
-                io.Float.Input("min_agreement", default=0.0, min=0.0, max=1.0, step=0.01,
+                io.Float.Input("min_agreement", default=0.0, min=0.0, max=1.0, step=0.01, optional=True,
                                tooltip="Cosine of a photo with the mean of the others below which it counts "
                                        "as another person; 0 = by recogniser (0.40 SFace, 0.25 ArcFace packs)."),
             ],
