@@ -46,7 +46,7 @@ class FaceIDEmbed(io.ComfyNode):
                                          tooltip="Per-photo and mean face embeddings with the model's name "
                                                  "and size, scores and keypoints."),
                 io.Image.Output("aligned_faces", tooltip="Square, face-centred crops, one per photo."),
-                io.String.Output("agreement", tooltip="Per photo: its cosine with the mean of the other "
+                io.String.Output("agreement", display_name="agreement", tooltip="Per photo: its cosine with the mean of the other "
                                                       "photos, and which photos were dropped or let through."),
             ],
         )
