@@ -9,6 +9,7 @@ from comfy_api.latest import io
 from ..idea.errors import InputError
 from .adapter_patch import attach_id_adapter
 from .model_arch import check_identity_fits
+from .text_encoders import check_clip_fits
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,19 @@ class ApplyIDAdapter(io.ComfyNode):
                 io.Combo.Input("apply_to", options=APPLY_TO_OPTIONS, default="cond",
                                tooltip="Which condition reads the adapted context: cond (the positive "
                                        "prompt, as in training), uncond (the negative) or both."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="Optional: the CLIP your prompts are encoded with. When connected, its "
+                                      "clip skip (CLIP Set Last Layer) is checked against the layer the "
+                                      "identity was made with, which its tokens need."),
             ],
             outputs=[io.Model.Output(display_name="model", tooltip="The model with the ID-Adapter attached.")],
         )
 
     @classmethod
-    def execute(cls, model, identity, weight, start_at, end_at, apply_to) -> io.NodeOutput:
+    def execute(cls, model, identity, weight, start_at, end_at, apply_to, clip=None) -> io.NodeOutput:
         found = check_identity_fits(identity, model)
+        if clip is not None:
+            check_clip_fits(identity, clip)
         sigma_start, sigma_end = sigma_window(model, start_at, end_at)
         # Nodes run in inference mode; Z is made outside it so the patched model stays usable by
         # code that runs with autograd (a training node downstream).

@@ -136,3 +136,22 @@ def test_cuda_without_a_gpu_stops_with_a_clear_message():
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "--device cuda" in proc.stderr and "no CUDA GPU" in proc.stderr
+
+
+def test_enhancer_face_share_bench_reports_structure_and_gradients(cache_dir):
+    """bench/enhancer_face_share.py (the README's measurement of what the face contributes) keeps
+    running: both stages, equal rows of Z, a face share within its structural bound, every group."""
+    tiny_models.tiny_sd15_checkpoint(cache_dir)
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "enhancer_face_share.py"), "--tiny", "--steps", "2",
+                           "--faces", "4"], cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    initial, trained = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert initial["stage"] == "initial" and trained["stage"] == "after 2 steps"
+    for record in (initial, trained):
+        assert record["z_rows_equal"] is True
+        assert 0 <= record["face_spread_of_z_max"] <= record["most_any_face_could_move_z"]
+        weights = record["head_weight_on_anchor_token_0"]
+        assert 0 <= weights["min"] <= weights["max"] <= 1
+    groups = trained["gradients"]
+    assert {"token_vectors.clip_l", "adapter.gamma", "expander", "query", "key_value", "output"} <= set(groups)
+    assert all(finite_positive(g["rms_per_element"]) for g in groups.values())

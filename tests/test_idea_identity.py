@@ -66,7 +66,7 @@ def test_gradients_reach_exactly_the_trainable_tensors(train_enhancer):
 
     expected = [*identity.token_vectors.values(), *identity.adapter.parameters()]
     expected += list(identity.enhancer.parameters()) if train_enhancer else []
-    assert {id(t) for t in trainable} == {id(t) for t in expected}
+    assert {id(t) for t in trainable.values()} == {id(t) for t in expected}
     for tensor in expected:
         assert tensor.grad is not None and torch.count_nonzero(tensor.grad) > 0
     fixed = [identity.anchor, identity.face_mean, *identity.initial_vectors.values(), *encoders.values()]
