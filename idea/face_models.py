@@ -13,13 +13,15 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable
 
+from .errors import IDEAError
+
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install insightface==0.7.3 onnxruntime-gpu  (onnxruntime on macOS)"
 PROVIDERS = ("auto", "CPU", "CUDA")
 
 
-class FaceModelError(RuntimeError):
+class FaceModelError(IDEAError, RuntimeError):
     """A face model pack is missing, incomplete or cannot run; the message names the fix."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import InputError
 from .face_embedding import FaceEmbedding
 from .face_models import FaceModels
 from .face_pipeline import detect_faces, images_to_bgr_uint8, recognition_embedding, select_face
@@ -21,7 +22,7 @@ from .face_pipeline import detect_faces, images_to_bgr_uint8, recognition_embedd
 log = logging.getLogger(__name__)
 
 
-class FaceModelMismatchError(ValueError):
+class FaceModelMismatchError(InputError):
     """The reference embedding comes from another recogniser than the chosen model pack."""
 
 
@@ -88,7 +89,7 @@ def face_similarity(models: FaceModels, images: torch.Tensor, reference: FaceEmb
     models.prepare_detector(det_size)
     target = torch.nn.functional.normalize(reference.mean.detach().float().cpu(), dim=-1).numpy()
     scores: list[float | None] = []
-    for bgr in images_to_bgr_uint8(images):
+    for bgr in images_to_bgr_uint8(images, "Face Similarity"):
         row = chosen_face_embedding(models, bgr, selection, index)
         scores.append(None if row is None else float(row @ target))
     report = SimilarityReport(tuple(scores))

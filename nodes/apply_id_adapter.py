@@ -6,6 +6,7 @@ import logging
 import torch
 from comfy_api.latest import io
 
+from ..idea.errors import InputError
 from .adapter_patch import attach_id_adapter
 from .model_arch import check_identity_fits
 from .text_encoders import check_clip_fits
@@ -20,7 +21,8 @@ def sigma_window(model, start_at: float, end_at: float) -> tuple[float | None, f
     """Schedule percentages -> (sigma_start, sigma_end); None for an open end, so the full schedule
     needs no per-step check at all."""
     if start_at > end_at:
-        raise ValueError(f"start_at ({start_at}) is after end_at ({end_at}); the adapter would never run")
+        raise InputError(f"start_at ({start_at}) is after end_at ({end_at}), so the adapter would never run; "
+                         "set start_at below end_at")
     sampling = model.get_model_object("model_sampling")
     sigma_start = sampling.percent_to_sigma(start_at) if start_at > 0.0 else None
     sigma_end = sampling.percent_to_sigma(end_at) if end_at < 1.0 else None

@@ -13,6 +13,7 @@ import logging
 
 from comfy_api.latest import io
 
+from ..idea.errors import InputError
 from ..idea.identity import ARCH_LABELS
 from .adapter_patch import IDAdapterWrapper
 from .apply_id_adapter import frozen_id_tokens, warn_if_untrained
@@ -24,14 +25,14 @@ log = logging.getLogger(__name__)
 _CONTEXT_BASES = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL", 1280: "SDXL Refiner", 4096: "SD3/Flux (T5)"}
 
 
-class IdentityConditioningMismatch(ValueError):
+class IdentityConditioningMismatch(InputError):
     """The conditioning was encoded for another base than the one the identity was trained on."""
 
 
 def check_identity_fits_conditioning(identity, conditioning) -> None:
     """Refuse a prompt whose context width is not the identity's, naming both bases and the fix."""
     if not conditioning:
-        raise ValueError("the conditioning is empty; connect a CLIP Text Encode (or another conditioning) node")
+        raise InputError("the conditioning is empty; connect a CLIP Text Encode (or another conditioning) node")
     for context, _ in conditioning:
         width = int(context.shape[-1])
         if context.dim() != 3 or width != identity.ctx_dim:

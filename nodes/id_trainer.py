@@ -22,6 +22,7 @@ import comfy.model_management
 import comfy.samplers
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
+from ..idea.errors import IDEAError, InputError
 from ..idea.identity import IdentityEmbedding
 from ..idea.regulariser import MahalanobisRegulariser
 from ..idea.training_state import restore_optimizer_state
@@ -42,15 +43,16 @@ LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch
 PREDICTIONS = {"EPS": "eps", "V_PREDICTION": "v"}
 
 
-class NonFiniteLoss(RuntimeError):
-    pass
+class NonFiniteLoss(IDEAError, RuntimeError):
+    """The loss or a gradient became inf or nan; the step was not applied."""
 
 
 def prediction_type(base_model) -> str:
     """eps or v, from the host's model type (SD1.x/SD2-base/SDXL: eps; SD2 768-v: v)."""
     name = base_model.model_type.name
     if name not in PREDICTIONS:
-        raise ValueError(f"Learn ID Token supports epsilon- and v-prediction models; this one is {name}")
+        raise InputError(f"Learn ID Token supports epsilon- and v-prediction models; this one is {name}. "
+                         "Train on an SD1.x, SD2.x or SDXL checkpoint.")
     return PREDICTIONS[name]
 
 

@@ -12,12 +12,19 @@ from dataclasses import dataclass
 
 import folder_paths
 
+from ..idea.errors import IDEAError, InputError
 from ..idea.identity import IdentityEmbedding
 from ..idea.identity_file import load_identity, read_checksum, save_embedding_for_prompts, save_identity
 from ..idea.training_state import load_optimizer_state, save_optimizer_state
 from . import model_folders
 
 log = logging.getLogger(__name__)
+
+
+
+class NameTakenError(IDEAError, FileExistsError):
+    """A new training run would replace a file the user already has; nothing is written."""
+
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -35,7 +42,7 @@ class IdentityPaths:
 
 def paths_for(name: str) -> IdentityPaths:
     if not _NAME.match(name or "") or name.endswith(".safetensors"):
-        raise ValueError(f"identity name {name!r} is not usable as a file and prompt name: use letters, "
+        raise InputError(f"identity name {name!r} is not usable as a file and prompt name: use letters, "
                          "digits, '_', '-' or '.', start with a letter or digit, at most 64 characters, "
                          "without the .safetensors extension")
     embeddings = pathlib.Path(folder_paths.get_folder_paths("embeddings")[0])
@@ -60,7 +67,7 @@ def check_fresh_start(paths: IdentityPaths) -> None:
                       f"{done.metadata.get('training', {}).get('steps_total', '?')} steps)")
         except ValueError:
             detail = " (not a readable ID-EA identity)"
-    raise FileExistsError(
+    raise NameTakenError(
         f"'{paths.name}' already exists: {', '.join(map(str, taken))}{detail}. Nothing was overwritten. "
         "Choose another name, or turn on resume to continue training that identity.")
 

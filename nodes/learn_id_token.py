@@ -17,6 +17,7 @@ from .model_arch import check_identity_fits
 from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
 from .reference_latents import reference_latents
 from .text_encoders import check_clip_fits, check_clip_layers
+from .training_errors import TrainingOutOfMemoryError, TrainingStoppedError
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -149,10 +150,10 @@ class LearnIDToken(io.ComfyNode):
                 raise
             except NonFiniteLoss as err:
                 kept = f" The last good save stays at {paths.identity}." if paths.identity.exists() else ""
-                raise RuntimeError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, or "
-                                   "use precision fp32 or bf16.") from err
+                raise TrainingStoppedError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, "
+                                           "or use precision fp32 or bf16.") from err
             except torch.OutOfMemoryError as err:
-                raise RuntimeError(
+                raise TrainingOutOfMemoryError(
                     f"out of memory while training '{name}' at batch size {batch_size}, resolution "
                     f"{settings.resolution}, precision {settings.precision}, gradient checkpointing "
                     f"{'on' if settings.gradient_checkpointing else 'off'}: lower batch_size, turn "

@@ -7,9 +7,14 @@ from comfy_api.latest import io
 
 import folder_paths
 
+from ..idea.errors import IDEAError
 from ..idea.identity_file import load_identity
 from . import model_folders
 from .types import IdentityType
+
+
+class IdentityNotFoundError(IDEAError, FileNotFoundError):
+    """The identity file chosen in the node is not (or no longer) in models/idea/."""
 
 
 def _not_found(identity_file: str) -> str:
@@ -45,7 +50,7 @@ class LoadIdentity(io.ComfyNode):
     def execute(cls, identity_file) -> io.NodeOutput:
         path = folder_paths.get_full_path(model_folders.IDENTITIES, identity_file)
         if path is None:
-            raise FileNotFoundError(_not_found(identity_file))
+            raise IdentityNotFoundError(_not_found(identity_file))
         return io.NodeOutput(load_identity(path))
 
     @classmethod

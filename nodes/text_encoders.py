@@ -9,15 +9,17 @@ from dataclasses import dataclass
 
 import torch
 
+from ..idea.errors import InputError
 from ..idea.identity import ARCH_LABELS
+from .model_arch import IdentityModelMismatch
 
 # token-embedding width of each encoder the pack supports, by the host's embedding key
 ENCODER_WIDTHS = {"clip_l": 768, "clip_h": 1024, "clip_g": 1280}
 ARCH_BY_KEYS = {("clip_l",): "sd1", ("clip_h",): "sd2", ("clip_l", "clip_g"): "sdxl"}
 
 
-class UnsupportedClipError(ValueError):
-    pass
+class UnsupportedClipError(InputError):
+    """A CLIP that is not the text encoder of an SD1.x, SD2.x or SDXL checkpoint."""
 
 
 @dataclass
@@ -106,7 +108,7 @@ def split_context(layout: ClipLayout, context: torch.Tensor) -> dict[str, torch.
     return parts
 
 
-class ClipLayerMismatch(ValueError):
+class ClipLayerMismatch(InputError):
     """The identity's tokens were made at another text-encoder layer (clip skip) than this CLIP uses."""
 
 
@@ -141,8 +143,9 @@ def check_clip_fits(identity, clip) -> ClipLayout:
     the identity was made with (identities saved before the layer was recorded are not checked)."""
     layout = read_clip(clip)
     if layout.arch != identity.arch:
-        raise ValueError(f"the CLIP is {ARCH_LABELS[layout.arch]} but the identity was made for "
-                         f"{ARCH_LABELS[identity.arch]}; use the CLIP of the checkpoint the identity was made with")
+        raise IdentityModelMismatch(f"the CLIP is {ARCH_LABELS[layout.arch]} but the identity was made for "
+                                    f"{ARCH_LABELS[identity.arch]}; use the CLIP of the checkpoint the identity was "
+                                    "made with")
     check_clip_layers(identity, clip, layout)
     return layout
 

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from support import real_faces
+from support import images
 from support.images import to_image_tensor
 
 PACK = "sface_yunet"
@@ -16,15 +17,7 @@ DEFAULTS = dict(provider="CPU", detection_size=640)
 
 
 def letterbox(photo: np.ndarray, side: int = SIDE) -> np.ndarray:
-    """Fit a photo into a grey square keeping its aspect ratio (stretching would distort faces)."""
-    h, w = photo.shape[:2]
-    scale = side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    resized = np.asarray(Image.fromarray(photo).resize(size, Image.BICUBIC))
-    canvas = np.full((side, side, 3), 128, dtype=np.uint8)
-    top, left = (side - size[1]) // 2, (side - size[0]) // 2
-    canvas[top:top + size[1], left:left + size[0]] = resized
-    return canvas
+    return images.letterbox(photo, side)
 
 
 def grey(side: int = SIDE) -> np.ndarray:
@@ -40,7 +33,7 @@ def similarity(host, images, reference, model_pack=PACK, **overrides):
 def reference(host):
     """Obama's face embedding from obama.jpg, made by FaceID Embed with the real pack."""
     real_faces.write_real_pack(host.base / "models", PACK)
-    face, _ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo("obama")),
+    face, *_ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo("obama")),
                        model_pack=PACK, provider="CPU", face_selection="largest", face_index=0,
                        detection_size=640, crop_size=128)
     return face
@@ -75,7 +68,7 @@ def test_image_without_a_face_is_a_miss_and_left_out_of_the_mean(scored):
 def test_scores_equal_the_cosine_with_faceid_embed_of_the_same_photo(host, reference):
     photo = letterbox(real_faces.load_photo("obama3"))
     per_image, mean, share, _ = similarity(host, to_image_tensor(photo), reference)
-    again, _ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(photo), model_pack=PACK, provider="CPU",
+    again, *_ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(photo), model_pack=PACK, provider="CPU",
                         face_selection="largest", face_index=0, detection_size=640, crop_size=128)
     assert per_image[0] == pytest.approx(float(again.mean @ reference.mean), abs=1e-5)
     assert mean == per_image[0] and share == 1.0
