@@ -66,12 +66,26 @@ def test_default_resolution_follows_the_base_and_its_prediction(host):
     assert recipe.default_resolution("sd2", "v") == 768
 
 
-def test_sd2_768_v_model_trains_at_768_by_default(host, sd15):
-    model, clip = tiny_models.build_sd2_like(prediction="v")
-    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(512), clip=clip, num_tokens=2,
-                           seed=0, train_enhancer=True)
-    trained = learn(host, model, clip, sd15[2], identity, "sd2_v", steps=1, batch_size=1, resolution=0)
-    assert trained.metadata["training"]["resolution"] == 768
+def test_sd2_768_v_model_trains_at_768_by_default(host, sd15, monkeypatch):
+    """Through the node up to the encoding of the references (encoding at 768 px on the CPU would
+    cost a minute and show nothing more): the size it asks for is 768 for a v-model, 512 for eps."""
+    node_module = host.pack_module("nodes.learn_id_token")
+    asked = []
+
+    class Recorded(Exception):
+        pass
+
+    def record_size(vae, images, size):
+        asked.append(size)
+        raise Recorded
+    monkeypatch.setattr(node_module, "reference_latents", record_size)
+    for prediction in ("v", "eps"):
+        model, clip = tiny_models.build_sd2_like(prediction=prediction)
+        (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(512), clip=clip,
+                               num_tokens=2, seed=0, train_enhancer=True)
+        with pytest.raises(Recorded):
+            learn(host, model, clip, sd15[2], identity, f"sd2_{prediction}", steps=1, batch_size=1, resolution=0)
+    assert asked == [768, 512]
 
 
 # --- SDXL: the pooled text of each step's captions -------------------------------------------------
