@@ -4,7 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..idea.face_pipeline import SELECTIONS, embed_photos
-from .face_model_inputs import detection_size_input, load_pack, model_pack_input, provider_input
+from .face_model_inputs import check_model_pack, detection_size_input, load_pack, model_pack_input, provider_input
 from .types import FaceEmbeddingType
 
 
@@ -13,7 +13,7 @@ class FaceIDEmbed(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IDEA_FaceIDEmbed",
-            display_name="FaceID Embed",
+            display_name="FaceID Embed (Face Embedding)",
             category="ID-EA",
             description="Detects, aligns and embeds the face in each photo with an insightface model pack "
                         "from models/insightface/models/. Give one or a few photos of the same person.",
@@ -33,10 +33,10 @@ class FaceIDEmbed(io.ComfyNode):
                                      "1024 for SDXL."),
             ],
             outputs=[
-                FaceEmbeddingType.Output("face_embedding",
+                FaceEmbeddingType.Output("face_embedding", display_name="face_embedding",
                                          tooltip="Per-photo and mean face embeddings with the model's name "
                                                  "and size, scores and keypoints."),
-                io.Image.Output("aligned_faces", tooltip="Square, face-centred crops, one per photo."),
+                io.Image.Output("aligned_faces", display_name="aligned_faces", tooltip="Square, face-centred crops, one per photo."),
             ],
         )
 
@@ -47,3 +47,7 @@ class FaceIDEmbed(io.ComfyNode):
         embedding, crops = embed_photos(models, images, det_size=detection_size, selection=face_selection,
                                         index=face_index, crop_size=crop_size)
         return io.NodeOutput(embedding, crops)
+
+    @classmethod
+    def validate_inputs(cls, model_pack) -> bool | str:
+        return check_model_pack(model_pack)

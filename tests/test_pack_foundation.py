@@ -106,9 +106,9 @@ def test_pack_loads_and_explains_without_insightface(tmp_path):
     assert "insightface" in message and "pip install insightface" in message
 
 
-NODES = {"IDEA_FaceIDEmbed": "FaceID Embed", "IDEA_IDEnhancer": "ID-Enhancer", "IDEA_LearnIDToken": "Learn ID Token",
-         "IDEA_ApplyIDAdapter": "Apply ID-Adapter", "IDEA_LoadIdentity": "Load Identity",
-         "IDEA_FaceSimilarity": "Face Similarity"}
+NODES = {"IDEA_FaceIDEmbed": "FaceID Embed (Face Embedding)", "IDEA_IDEnhancer": "ID-Enhancer (New Identity)",
+         "IDEA_LearnIDToken": "Learn ID Token (Textual Inversion)", "IDEA_ApplyIDAdapter": "Apply ID-Adapter (Identity)",
+         "IDEA_LoadIdentity": "Load Identity", "IDEA_FaceSimilarity": "Face Similarity"}
 
 
 def test_every_node_registers_with_its_display_name_and_tooltips(host):
