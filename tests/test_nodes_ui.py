@@ -80,13 +80,15 @@ def test_node_search_finds_the_nodes_by_the_words_people_type(page, query):
     assert SEARCHES[query] <= set(found), found
 
 
-def test_load_identity_search_preview_names_the_file_training_writes(page):
-    """The search preview prints each widget's default: with no identity saved yet it would print
-    'undefined'; the default is the file Learn ID Token writes under its default name."""
+def test_load_identity_search_preview_names_a_file(page):
+    """The search preview prints each widget's default ('undefined' for a list without one): it is
+    the file Learn ID Token writes under its default name, when that or no file is saved, else the
+    first file (tests/test_load_identity.py covers the empty folder)."""
     spec = page.page.evaluate(f"() => {STORES}.get('nodeDef').nodeDefsByName['IDEA_LoadIdentity'].inputs.identity_file")
-    assert spec["default"] == "my_person.safetensors"
-    value = page.page.evaluate("() => LiteGraph.createNode('IDEA_LoadIdentity').widgets[0].value")
-    assert value == "my_person.safetensors"
+    files = spec["options"]
+    expected = "my_person.safetensors" if not files or "my_person.safetensors" in files else files[0]
+    assert spec["default"] == expected
+    assert page.page.evaluate("() => LiteGraph.createNode('IDEA_LoadIdentity').widgets[0].value") == expected
 
 
 def test_face_similarity_shows_its_summary_on_the_node(page):

@@ -45,10 +45,15 @@ README_ON_SCREEN = """() => {
 
 
 @pytest.fixture(scope="module")
-def page(picture_server):
+def browser(picture_server):
     prepare_user_settings(picture_server.url)  # the first-run switches only: every drawing setting default
-    with Frontend(picture_server.url, 1920, 1080) as browser:
-        yield browser.open_page(prepare=False)
+    with Frontend(picture_server.url, 1920, 1080) as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    return browser.open_page(prepare=False)
 
 
 def crossing_pairs(report, geometry) -> set:
@@ -85,10 +90,9 @@ def test_fit_view_at_default_settings_draws_the_nodes_text(page, name):
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)])
-def test_the_saved_view_opens_on_the_read_me_below_the_menu(picture_server, size):
-    prepare_user_settings(picture_server.url)
-    with Frontend(picture_server.url, *size) as sized:
-        page = sized.open_page(prepare=False)
+def test_the_saved_view_opens_on_the_read_me_below_the_menu(browser, size):
+    page = browser.open_page(prepare=False, size=size)
+    try:
         for name in NAMES:
             page.load_workflow(wf.load(name), name)
             page.close_overlays()
@@ -96,3 +100,5 @@ def test_the_saved_view_opens_on_the_read_me_below_the_menu(picture_server, size
             seen = page.page.evaluate(README_ON_SCREEN)
             assert seen["titleOnCanvas"], f"{name}: the Read-me's title bar at {seen['title']} is covered"
             assert seen["heading"] and seen["headingVisible"], (name, seen)
+    finally:
+        page.close()

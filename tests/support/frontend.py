@@ -335,14 +335,15 @@ class Frontend:
         else:
             route.abort("blockedbyclient")
 
-    def open_page(self, prepare: bool = True) -> FrontendPage:
+    def open_page(self, prepare: bool = True, size: tuple[int, int] | None = None) -> FrontendPage:
         """A new tab with the app ready, the first-run UI off (unless `prepare` is False) and
-        start-up messages and dialogs set aside."""
+        start-up messages and dialogs set aside; `size`: its viewport, if not the browser's."""
         if self._browser is None:
             raise RuntimeError("use Frontend as a context manager")
         if prepare:
             prepare_user_settings(self.url)
-        context = self._browser.new_context(viewport=self.viewport)
+        viewport = {"width": size[0], "height": size[1]} if size else self.viewport
+        context = self._browser.new_context(viewport=viewport)
         context.add_init_script(_INIT_SCRIPT % {"storage": json.dumps(LOCAL_STORAGE)})
         context.route("**/*", self._route)
         page = context.new_page()
