@@ -6,7 +6,8 @@ never judges a time. Everything else (host logs, progress bars) goes to stderr.
   bench/gpu_all.sh                               the GPU run sized for ~8 minutes (--steps 40, projected)
 
 Lines: header; learn_id_token (impl node / published_recipe) and learn_id_token_speedup per model;
-sampling and sampling_overhead (plain / ID-Adapter weight 1 / weight 0); faceid_embed; the training
+sampling and sampling_overhead (plain / ID-Adapter weight 1 / weight 0 / ID-Adapter to Conditioning
+weight 1) and id_conditioning (that node's own time, its latent against the patch's); faceid_embed; the training
 profile; and a final summary. Exit status 1 when a measurement failed with an error (an out-of-memory
 result is a finding, reported as status "oom", not a failure); 2 when the device is not there.
 Run it with the host's venv python from anywhere but a shared temporary folder.

@@ -4,6 +4,9 @@ y' = y + weight * beta * tanh(gamma) * SA([y ; W_z Z])[:, :L]   (method.md, comp
 
 gamma starts at 0, so training begins from the unmodified model, and a strength of 0 must give back
 the host's conditioning untouched (not y + 0 * x, which turns inf into nan).
+
+A context longer than one text-encoder window (a long prompt, or a short one the host repeated to
+batch it with a longer one) is adapted window by window: see `adapt_by_chunks`.
 """
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ import torch
 from torch import nn
 
 from .layers import apply_linear, check_heads, multi_head_attention, seeded_linear
+
+# One text-encoder window: the host encodes a long prompt 77 tokens at a time, and training only ever
+# showed the adapter one such window.
+CHUNK_TOKENS = 77
 
 
 class IDAdapter(nn.Module):
@@ -73,3 +80,22 @@ class IDAdapter(nn.Module):
         gate = self.gamma.to(device=context.device)
         scale = weight * self.beta * torch.tanh(gate)
         return (y + scale * update).to(context.dtype)
+
+
+def adapt_by_chunks(adapter: IDAdapter, context: torch.Tensor, id_tokens: torch.Tensor, weight: float = 1.0,
+                    chunk_tokens: int = CHUNK_TOKENS) -> torch.Tensor:
+    """y' with every `chunk_tokens` window of the context adapted on its own, each against all of Z.
+
+    Why: the adapter's self-attention runs over [y ; W_z Z], so on a longer y the identity tokens get a
+    smaller share of attention. The host encodes each 77-token chunk of a long prompt separately, and
+    repeats a shorter context to the length of a longer one before batching cond with uncond
+    (comfy/conds.py, CONDCrossAttn.concat); window by window, y' is the same however the host pads or
+    batches. Each window is one call of the shape training used, so a single window (every training
+    context) is exactly `adapter(context, id_tokens, weight)`. A length that is no multiple of the
+    window (no SD1.x/SD2.x/SDXL text encoder makes one) is adapted as a whole.
+    """
+    length = context.shape[1] if context.dim() == 3 else 0
+    if length <= chunk_tokens or length % chunk_tokens:
+        return adapter(context, id_tokens, weight)
+    windows = context.split(chunk_tokens, dim=1)
+    return torch.cat([adapter(window, id_tokens, weight) for window in windows], dim=1)

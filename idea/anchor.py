@@ -13,11 +13,13 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-NAME_LIST_PATH = pathlib.Path(__file__).resolve().parent / "data" / "celebrity_names.txt"
+# The released recipe's list (idea/data/README.md says where it comes from). Repeated names are kept:
+# the released code averages every line, so a repeat weighs twice.
+NAME_LIST_PATH = pathlib.Path(__file__).resolve().parent / "data" / "wiki_names_v2.txt"
 
 
 def load_name_list(path: str | pathlib.Path = NAME_LIST_PATH) -> list[str]:
-    """Names in file order, one a line; text after '#' and blank lines are ignored."""
+    """Names in file order, one a line, repeats kept; text after '#' and blank lines are ignored."""
     names = []
     for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
         name = line.split("#", 1)[0].strip()

@@ -28,6 +28,15 @@ class FaceEmbedding:
     def count(self) -> int:
         return int(self.embeddings.shape[0])
 
+    def subset(self, indices: list[int]) -> "FaceEmbedding":
+        """The value for only these photos. Rows are kept bit for bit and the mean is computed as
+        from_rows computes it, so it equals the embedding of those photos alone."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        rows = self.embeddings[index]
+        mean = torch.nn.functional.normalize(rows.mean(dim=0), dim=-1)
+        return FaceEmbedding(rows, mean, self.model_name, self.det_scores[index], self.keypoints[index],
+                             self.boxes[index])
+
     @staticmethod
     def from_rows(rows: torch.Tensor, model_name: str, det_scores: torch.Tensor,
                   keypoints: torch.Tensor, boxes: torch.Tensor) -> "FaceEmbedding":

@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable
 
+from .errors import IDEAError
+
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install insightface==0.7.3 onnxruntime-gpu  (onnxruntime on macOS)"
@@ -26,7 +28,7 @@ PROVIDERS = ("auto", "CPU", "CUDA")
 CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
-class FaceModelError(RuntimeError):
+class FaceModelError(IDEAError, RuntimeError):
     """A face model pack is missing, incomplete or cannot run; the message names the fix."""
 
 

@@ -1,7 +1,8 @@
 """How much the faces in generated images look like the reference person (a likeness readout).
 
-Each image's largest face is embedded with the recogniser that made the reference, and compared
-by cosine with the reference's normalised mean. An image without a face is a miss, not an error:
+Each image's largest face (or, in a picture of several people, the one at a given position from the
+left) is embedded with the recogniser that made the reference, and compared by cosine with the
+reference's normalised mean. An image without a face is a miss, not an error:
 generations that lose the face are exactly what the user wants to count. Cosines are only
 comparable within one recogniser, so a reference from another model pack is refused.
 """
@@ -13,14 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import InputError
 from .face_embedding import FaceEmbedding
 from .face_models import FaceModels
-from .face_pipeline import detect_faces, images_to_bgr_uint8, recognition_embedding
+from .face_pipeline import detect_faces, images_to_bgr_uint8, recognition_embedding, select_face
 
 log = logging.getLogger(__name__)
 
 
-class FaceModelMismatchError(ValueError):
+class FaceModelMismatchError(InputError):
     """The reference embedding comes from another recogniser than the chosen model pack."""
 
 
@@ -66,25 +68,29 @@ def check_same_recogniser(reference: FaceEmbedding, models: FaceModels) -> None:
             "FaceID Embed, since similarities from different recognisers cannot be compared.")
 
 
-def largest_face_embedding(models: FaceModels, bgr: np.ndarray) -> np.ndarray | None:
-    """The L2-normalised embedding of the largest face in one BGR image, or None without a face."""
+def chosen_face_embedding(models: FaceModels, bgr: np.ndarray, selection: str = "largest",
+                          index: int = 0) -> np.ndarray | None:
+    """The L2-normalised embedding of the chosen face in one BGR image (the largest, or the index-th
+    from the left), or None when there is no such face."""
     faces = detect_faces(models, bgr)
-    if not faces:
+    if not faces or (selection == "index" and index >= len(faces)):
         return None
-    face = max(faces, key=lambda f: f.area)
+    face = select_face(faces, selection, index, photo=0, total=1)
     row = recognition_embedding(models, bgr, face.keypoints)
     return row / max(float(np.linalg.norm(row)), 1e-12)
 
 
-def face_similarity(models: FaceModels, images: torch.Tensor, reference: FaceEmbedding,
-                    det_size: int = 640) -> SimilarityReport:
-    """Cosine of each image's largest face with the reference's normalised mean embedding."""
+def face_similarity(models: FaceModels, images: torch.Tensor, reference: FaceEmbedding, det_size: int = 640,
+                    selection: str = "largest", index: int = 0) -> SimilarityReport:
+    """Cosine of each image's chosen face with the reference's normalised mean embedding. With
+    several people in a picture, `index` picks whose face is scored (0 = leftmost), so each person
+    can be compared with their own reference."""
     check_same_recogniser(reference, models)
     models.prepare_detector(det_size)
     target = torch.nn.functional.normalize(reference.mean.detach().float().cpu(), dim=-1).numpy()
     scores: list[float | None] = []
-    for bgr in images_to_bgr_uint8(images):
-        row = largest_face_embedding(models, bgr)
+    for bgr in images_to_bgr_uint8(images, "Face Similarity"):
+        row = chosen_face_embedding(models, bgr, selection, index)
         scores.append(None if row is None else float(row @ target))
     report = SimilarityReport(tuple(scores))
     log.info("face similarity with %s: %s", models.name, report.text())

@@ -39,6 +39,9 @@ class IdentityEmbedding:
     train_enhancer: bool = True
     seed: int = 0
     metadata: dict = field(default_factory=dict)  # training settings etc., JSON-serialisable
+    # The text-encoder layer each encoder's anchor was made at (clip skip), e.g. {"clip_l": "last"} or
+    # {"clip_h": "-2"}; the tokens are trained and must be used at that layer. None: not recorded.
+    clip_layers: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         check_arch(self.arch)
@@ -66,6 +69,12 @@ class IdentityEmbedding:
                              f"{(self.face_dim, self.ctx_dim, self.num_tokens)}")
         if self.adapter.ctx_dim != self.ctx_dim:
             raise ValueError(f"adapter built for context {self.adapter.ctx_dim}, identity has {self.ctx_dim}")
+        if self.clip_layers is not None and set(self.clip_layers) != expected_keys:
+            raise ValueError(f"clip_layers of a {ARCH_LABELS[self.arch]} identity need keys {sorted(expected_keys)}, "
+                             f"got {sorted(self.clip_layers)}")
+        # An identity is a value: nothing in it asks for gradients until make_trainable says so.
+        self.enhancer.requires_grad_(False)
+        self.adapter.requires_grad_(False)
 
     @property
     def ctx_dim(self) -> int:
@@ -86,7 +95,8 @@ class IdentityEmbedding:
     @classmethod
     def create(cls, arch: str, initial_vectors: dict[str, torch.Tensor], anchor: torch.Tensor,
                face_mean: torch.Tensor, face_model_name: str, seed: int = 0, train_enhancer: bool = True,
-               heads: int = 8, beta: float = 0.4, metadata: dict | None = None) -> "IdentityEmbedding":
+               heads: int = 8, beta: float = 0.4, metadata: dict | None = None,
+               clip_layers: dict[str, str] | None = None) -> "IdentityEmbedding":
         """A fresh, untrained identity: token vectors start at the cross-initialised values, the
         enhancer is seeded with `seed` and the adapter with `seed + 1` (distinct streams, same run)."""
         anchor = anchor.detach().to(torch.float32).clone()
@@ -98,24 +108,27 @@ class IdentityEmbedding:
                    enhancer=IDEnhancer.seeded(face_mean.shape[0], anchor.shape[1], anchor.shape[0], seed, heads),
                    adapter=IDAdapter(anchor.shape[1], heads=heads, beta=beta, seed=seed + 1),
                    face_mean=face_mean, face_model_name=face_model_name,
-                   train_enhancer=train_enhancer, seed=seed, metadata=dict(metadata or {}))
+                   train_enhancer=train_enhancer, seed=seed, metadata=dict(metadata or {}),
+                   clip_layers=dict(clip_layers) if clip_layers is not None else None)
 
     def fused_tokens(self) -> torch.Tensor:
         """Z [K, D_ctx] = Enhancer(face_mean, anchor); differentiable w.r.t. the enhancer's weights."""
         return self.enhancer(self.face_mean, self.anchor)
 
-    def make_trainable(self) -> list[torch.Tensor]:
-        """Flag exactly what ID-EA trains and return it for the optimiser: the token vectors, the
-        adapter, and the enhancer unless it is frozen (the released code's behaviour). The anchor,
-        face embedding and initial vectors are fixed inputs and get no gradient."""
+    def make_trainable(self) -> dict[str, torch.Tensor]:
+        """Flag exactly what ID-EA trains and return it, by name, for the optimiser: the token vectors,
+        the adapter, and the enhancer unless it is frozen (the released code's behaviour). The anchor,
+        face embedding and initial vectors are fixed inputs and get no gradient. The names are those
+        of the identity file, so an optimiser's state can be saved and matched by them."""
         for fixed in (self.anchor, self.face_mean, *self.initial_vectors.values()):
             fixed.requires_grad_(False)
         self.enhancer.requires_grad_(self.train_enhancer)
         self.adapter.requires_grad_(True)
-        trainable = [self.token_vectors[key].requires_grad_(True) for key in self.encoder_keys]
-        trainable += list(self.adapter.parameters())
+        trainable = {f"token_vectors.{key}": self.token_vectors[key].requires_grad_(True)
+                     for key in self.encoder_keys}
+        trainable.update({f"adapter.{name}": p for name, p in self.adapter.named_parameters()})
         if self.train_enhancer:
-            trainable += list(self.enhancer.parameters())
+            trainable.update({f"enhancer.{name}": p for name, p in self.enhancer.named_parameters()})
         return trainable
 
     def clone(self) -> "IdentityEmbedding":
@@ -128,4 +141,5 @@ class IdentityEmbedding:
                                  anchor=self.anchor.detach().clone(), enhancer=copy.deepcopy(self.enhancer),
                                  adapter=copy.deepcopy(self.adapter), face_mean=self.face_mean.detach().clone(),
                                  face_model_name=self.face_model_name, train_enhancer=self.train_enhancer,
-                                 seed=self.seed, metadata=copy.deepcopy(self.metadata))
+                                 seed=self.seed, metadata=copy.deepcopy(self.metadata),
+                                 clip_layers=dict(self.clip_layers) if self.clip_layers is not None else None)

@@ -14,8 +14,11 @@ from torch import nn
 
 def seeded_linear(in_features: int, out_features: int, generator: torch.Generator) -> nn.Linear:
     """An nn.Linear with PyTorch's default init distribution (uniform in +-1/sqrt(fan_in)), drawn from
-    `generator`. Built on the meta device first so the global RNG is never consumed."""
-    layer = nn.Linear(in_features, out_features, device="meta").to_empty(device="cpu")
+    `generator`. Built on the meta device first so the global RNG is never consumed. Inside
+    `with torch.device("meta")` it stays there: shapes without memory, which is how the identity
+    loader learns a module's shapes before it allocates anything."""
+    device = "meta" if torch.get_default_device().type == "meta" else "cpu"
+    layer = nn.Linear(in_features, out_features, device="meta").to_empty(device=device)
     bound = 1.0 / math.sqrt(in_features)
     with torch.no_grad():
         layer.weight.uniform_(-bound, bound, generator=generator)

@@ -2,8 +2,8 @@
 
 Numbers follow the authors' released command (method.md, "Training recipe"): 2 tokens, batch 8,
 320 steps, AdamW (0.9, 0.999, weight decay 1e-2, eps 1e-7), lr 0.0015 per sample scaled by the batch,
-constant; uniform timesteps; random horizontal flips; Textual-Inversion caption templates filled
-with "face of <v0> <v1> person".
+constant; uniform timesteps; random horizontal flips; the released dataset's 81 caption templates
+filled with "face of <v0> <v1> person".
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 # The small Textual-Inversion template set (object templates); "{}" is the subject phrase.
-CAPTION_TEMPLATES = (
+SMALL_TEMPLATES = (
     "a photo of a {}",
     "a rendering of a {}",
     "a cropped photo of the {}",
@@ -41,6 +41,23 @@ CAPTION_TEMPLATES = (
     "a photo of a cool {}",
     "a photo of a small {}",
 )
+# The released dataset's rule: the 27, then the 27 with a leading "a photo of" made "an illustration
+# of", then made "a depiction of" (other templates repeat unchanged in each block); drawn from all 81.
+PHOTO_PREFIX = "a photo of"
+PREFIX_VARIANTS = ("an illustration of", "a depiction of")
+
+
+def released_templates(small: tuple[str, ...] = SMALL_TEMPLATES) -> tuple[str, ...]:
+    """The 81 templates of the released recipe, in the released order (repeats kept: they set how
+    often each caption is drawn)."""
+    blocks = [small]
+    for variant in PREFIX_VARIANTS:
+        blocks.append(tuple(variant + t[len(PHOTO_PREFIX):] if t.startswith(PHOTO_PREFIX + " ") else t
+                            for t in small))
+    return tuple(t for block in blocks for t in block)
+
+
+CAPTION_TEMPLATES = released_templates()
 TOKEN_SLOT = "\0"  # marks where the learned tokens go inside the subject phrase
 SUBJECT = "face of " + TOKEN_SLOT + " person"
 
@@ -50,6 +67,7 @@ ADAM_WEIGHT_DECAY = 1e-2
 ADAM_EPS = 1e-7
 REGULARISER_WEIGHT = 8e-4
 DEFAULT_RESOLUTION = {"sd1": 512, "sd2": 512, "sdxl": 1024}
+V_MODEL_RESOLUTION = 768  # SD2.x 768-v checkpoints were trained at 768 px, with v-prediction
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,14 @@ class TrainSettings:
 
     def as_metadata(self) -> dict:
         return {**asdict(self), "scaled_learning_rate": self.scaled_learning_rate}
+
+
+def default_resolution(arch: str, prediction: str) -> int:
+    """The training side the base model was made for (method.md's table): a v-prediction SD2.x model
+    is a 768-v checkpoint; SD2.x base (eps) and SD1.x train at 512, SDXL at 1024."""
+    if arch == "sd2" and prediction == "v":
+        return V_MODEL_RESOLUTION
+    return DEFAULT_RESOLUTION[arch]
 
 
 def caption_parts(template: str) -> tuple[str, str]:

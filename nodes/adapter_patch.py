@@ -9,6 +9,8 @@ the order they were attached (the first one attached is the outermost, so it ada
 
 Inference and training share this code: the inference node attaches frozen copies, the training node
 attaches its live adapter (copy_adapter=False) and a callable that recomputes Z with gradients.
+Contexts are adapted 77-token window by window (idea.adapter.adapt_by_chunks), so y' does not depend
+on how the host padded or batched them; training contexts are one window, adapted exactly as before.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from collections.abc import Callable
 
 import torch
 from comfy import patcher_extension
+
+from ..idea.adapter import adapt_by_chunks
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +117,9 @@ class IDAdapterWrapper:
     def _adapt(self, context: torch.Tensor) -> torch.Tensor:
         if not self.copy_adapter:
             tokens = self.id_tokens() if callable(self.id_tokens) else self.id_tokens
-            return self.adapter(context, tokens, self.weight)
+            return adapt_by_chunks(self.adapter, context, tokens, self.weight)
         adapter, tokens = self._on_device(context)
-        return adapter(context, tokens, self.weight)
+        return adapt_by_chunks(adapter, context, tokens, self.weight)
 
     def _on_device(self, context: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
         """The frozen copies on the context's device, computing in at least fp32 (the adapter is tiny

@@ -6,8 +6,10 @@ import logging
 import torch
 from comfy_api.latest import io
 
+from ..idea.errors import InputError
 from .adapter_patch import attach_id_adapter
 from .model_arch import check_identity_fits
+from .text_encoders import check_clip_fits
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -19,11 +21,25 @@ def sigma_window(model, start_at: float, end_at: float) -> tuple[float | None, f
     """Schedule percentages -> (sigma_start, sigma_end); None for an open end, so the full schedule
     needs no per-step check at all."""
     if start_at > end_at:
-        raise ValueError(f"start_at ({start_at}) is after end_at ({end_at}); the adapter would never run")
+        raise InputError(f"start_at ({start_at}) is after end_at ({end_at}), so the adapter would never run; "
+                         "set start_at below end_at")
     sampling = model.get_model_object("model_sampling")
     sigma_start = sampling.percent_to_sigma(start_at) if start_at > 0.0 else None
     sigma_end = sampling.percent_to_sigma(end_at) if end_at < 1.0 else None
     return sigma_start, sigma_end
+
+
+def frozen_id_tokens(identity) -> torch.Tensor:
+    """Z, detached. Nodes run in inference mode; Z is made outside it so what it ends up in stays
+    usable by code that runs with autograd (a training node downstream)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return identity.fused_tokens().detach().clone()
+
+
+def warn_if_untrained(identity, node: str) -> None:
+    if float(identity.adapter.gamma) == 0.0:
+        log.warning("this identity's ID-Adapter is untrained (its gate gamma is 0), so %s changes nothing; "
+                    "train the identity with Learn ID Token first", node)
 
 
 class ApplyIDAdapter(io.ComfyNode):
@@ -52,21 +68,22 @@ class ApplyIDAdapter(io.ComfyNode):
                 io.Combo.Input("apply_to", options=APPLY_TO_OPTIONS, default="cond",
                                tooltip="Which condition reads the adapted context: cond (the positive "
                                        "prompt, as in training), uncond (the negative) or both."),
+                io.Clip.Input("clip", optional=True,
+                              tooltip="Optional: the CLIP your prompts are encoded with. When connected, its "
+                                      "clip skip (CLIP Set Last Layer) is checked against the layer the "
+                                      "identity was made with, which its tokens need."),
             ],
             outputs=[io.Model.Output(display_name="model", tooltip="The model with the ID-Adapter attached.")],
         )
 
     @classmethod
-    def execute(cls, model, identity, weight, start_at, end_at, apply_to) -> io.NodeOutput:
+    def execute(cls, model, identity, weight, start_at, end_at, apply_to, clip=None) -> io.NodeOutput:
         found = check_identity_fits(identity, model)
+        if clip is not None:
+            check_clip_fits(identity, clip)
         sigma_start, sigma_end = sigma_window(model, start_at, end_at)
-        # Nodes run in inference mode; Z is made outside it so the patched model stays usable by
-        # code that runs with autograd (a training node downstream).
-        with torch.inference_mode(False), torch.no_grad():
-            id_tokens = identity.fused_tokens().detach().clone()
-        if float(identity.adapter.gamma) == 0.0:
-            log.warning("this identity's ID-Adapter is untrained (its gate gamma is 0), so Apply ID-Adapter "
-                        "changes nothing; train the identity with Learn ID Token first")
+        id_tokens = frozen_id_tokens(identity)
+        warn_if_untrained(identity, "Apply ID-Adapter")
         patched = attach_id_adapter(model, identity.adapter, id_tokens, weight=weight,
                                     sigma_start=sigma_start, sigma_end=sigma_end, apply_to=apply_to)
         log.info("ID-Adapter attached to a %s model: weight %.2f, schedule %.2f-%.2f, %s",

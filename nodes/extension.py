@@ -5,6 +5,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from . import model_folders
 from .apply_id_adapter import ApplyIDAdapter
+from .apply_id_adapter_conditioning import ApplyIDAdapterConditioning
 from .face_similarity import FaceSimilarity
 from .faceid_embed import FaceIDEmbed
 from .id_enhancer import IDEnhancerNode
@@ -14,7 +15,8 @@ from .load_identity import LoadIdentity
 
 class IDEAExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [FaceIDEmbed, FaceSimilarity, IDEnhancerNode, LearnIDToken, LoadIdentity, ApplyIDAdapter]
+        return [FaceIDEmbed, FaceSimilarity, IDEnhancerNode, LearnIDToken, LoadIdentity, ApplyIDAdapter,
+                ApplyIDAdapterConditioning]
 
 
 async def comfy_entrypoint() -> ComfyExtension:

@@ -5,6 +5,7 @@ from comfy_api.latest import io
 
 from ..idea.face_models import (FaceModelError, FaceModels, PROVIDERS, list_model_packs, load_face_models,
                                 resolve_model_pack)
+from ..idea.face_pipeline import SELECTIONS
 from . import model_folders
 
 DEFAULT_PACK = "antelopev2"
@@ -38,6 +39,16 @@ def provider_input() -> io.Combo.Input:
 def detection_size_input() -> io.Int.Input:
     return io.Int.Input("detection_size", default=640, min=160, max=2048, step=32,
                         tooltip="Side of the square the detector sees; larger finds smaller faces but is slower.")
+
+
+def face_selection_inputs(what: str, optional: bool = False) -> list[io.Input]:
+    """face_selection and face_index: which face of a picture with several people to use. Optional
+    where they were added to an existing node, so prompts saved before still validate."""
+    return [io.Combo.Input("face_selection", options=list(SELECTIONS), default="largest", optional=optional,
+                           tooltip=f"Which face {what} when a picture shows several: the largest, or the one "
+                                   "at face_index counting from the left."),
+            io.Int.Input("face_index", default=0, min=0, max=63, optional=optional,
+                         tooltip="With face_selection = index: 0 is the leftmost face.")]
 
 
 def load_pack(model_pack: str, provider: str) -> FaceModels:

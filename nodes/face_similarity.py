@@ -4,8 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..idea.face_similarity import face_similarity
-from .face_model_inputs import (SAME_AS_REFERENCE, check_model_pack, detection_size_input, load_pack,
-                                model_pack_input, provider_input)
+from .face_model_inputs import (SAME_AS_REFERENCE, check_model_pack, detection_size_input, face_selection_inputs,
+                                load_pack, model_pack_input, provider_input)
 from .types import FaceEmbeddingType
 
 
@@ -16,9 +16,10 @@ class FaceSimilarity(io.ComfyNode):
             node_id="IDEA_FaceSimilarity",
             display_name="Face Similarity",
             category="ID-EA",
-            description="Scores how much the largest face in each image looks like the reference person: the "
-                        "cosine similarity of face embeddings, higher is more alike; compare numbers only "
-                        "within one model pack. Images without a face count as misses, not errors.",
+            description="Scores how much the largest face in each image (or, with several people, the one "
+                        "at a chosen position) looks like the reference person: the cosine similarity of face "
+                        "embeddings, higher is more alike; compare numbers only within one model pack. Images "
+                        "without that face count as misses, not errors.",
             is_output_node=True,
             inputs=[
                 io.Image.Input("images", tooltip="Generated images to score (an image batch)."),
@@ -28,6 +29,7 @@ class FaceSimilarity(io.ComfyNode):
                                  "numbers from one pack compare).", follow_reference=True),
                 provider_input(),
                 detection_size_input(),
+                *face_selection_inputs("to score", optional=True),
             ],
             outputs=[
                 io.Float.Output("similarities", display_name="similarities", is_output_list=True,
@@ -45,10 +47,12 @@ class FaceSimilarity(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, images, reference, model_pack, provider, detection_size) -> io.NodeOutput:
+    def execute(cls, images, reference, model_pack, provider, detection_size, face_selection="largest",
+                face_index=0) -> io.NodeOutput:
         pack = reference.model_name if model_pack == SAME_AS_REFERENCE else model_pack
         models = load_pack(pack, provider)
-        report = face_similarity(models, images, reference, det_size=detection_size)
+        report = face_similarity(models, images, reference, det_size=detection_size, selection=face_selection,
+                                 index=face_index)
         text = report.text()
         return io.NodeOutput(report.per_image(), report.mean, report.face_share, text,
                              ui=ui.PreviewText(text))

@@ -1,10 +1,12 @@
 """FaceID Embed: photos -> the face embedding (and aligned crops to look at and to train on)."""
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
-from ..idea.face_pipeline import SELECTIONS, embed_photos
-from .face_model_inputs import check_model_pack, detection_size_input, load_pack, model_pack_input, provider_input
+from ..idea.face_agreement import ACTIONS, check_references
+from ..idea.face_pipeline import embed_photos
+from .face_model_inputs import (check_model_pack, detection_size_input, face_selection_inputs, load_pack,
+                                model_pack_input, provider_input)
 from .types import FaceEmbeddingType
 
 
@@ -16,37 +18,46 @@ class FaceIDEmbed(io.ComfyNode):
             display_name="FaceID Embed (Face Embedding)",
             category="ID-EA",
             description="Detects, aligns and embeds the face in each photo with an insightface model pack "
-                        "from models/insightface/models/. Give one or a few photos of the same person.",
+                        "from models/insightface/models/. Give one or a few photos of the same person: each "
+                        "is compared with the others, and one that looks like someone else is named.",
             inputs=[
                 io.Image.Input("images", tooltip="One or more photos of the person (an image batch)."),
                 model_pack_input("insightface model pack folder under models/insightface/models/ "
                                  "(antelopev2 or buffalo_l); it needs a detector and a recogniser."),
                 provider_input(),
-                io.Combo.Input("face_selection", options=list(SELECTIONS), default="largest",
-                               tooltip="Which face to use when a photo shows several: the largest, "
-                                       "or the one at face_index counting from the left."),
-                io.Int.Input("face_index", default=0, min=0, max=63,
-                             tooltip="With face_selection = index: 0 is the leftmost face."),
+                *face_selection_inputs("to use"),
                 detection_size_input(),
                 io.Int.Input("crop_size", default=512, min=64, max=2048, step=64,
                              tooltip="Side of the aligned face crops: 512 for SD1.x/SD2.x training, "
                                      "1024 for SDXL."),
+                # optional: prompts written before these inputs existed still run, with the defaults
+                io.Combo.Input("on_mismatch", options=list(ACTIONS), default="stop", optional=True,
+                               tooltip="When a photo looks like another person than the others: stop with an "
+                                       "error naming it, warn and use all photos, or drop the odd photos."),
+                io.Float.Input("min_agreement", default=0.0, min=0.0, max=1.0, step=0.01, optional=True,
+                               tooltip="Cosine of a photo with the mean of the others below which it counts "
+                                       "as another person; 0 = by recogniser (0.40 SFace, 0.25 ArcFace packs)."),
             ],
             outputs=[
                 FaceEmbeddingType.Output("face_embedding", display_name="face_embedding",
                                          tooltip="Per-photo and mean face embeddings with the model's name "
                                                  "and size, scores and keypoints."),
-                io.Image.Output("aligned_faces", display_name="aligned_faces", tooltip="Square, face-centred crops, one per photo."),
+                io.Image.Output("aligned_faces", display_name="aligned_faces",
+                                tooltip="Square, face-centred crops, one per photo."),
+                io.String.Output("agreement", display_name="agreement",
+                                 tooltip="Per photo: its cosine with the mean of the other photos, and which "
+                                         "photos were dropped or let through."),
             ],
         )
 
     @classmethod
     def execute(cls, images, model_pack, provider, face_selection, face_index, detection_size,
-                crop_size) -> io.NodeOutput:
+                crop_size, on_mismatch="stop", min_agreement=0.0) -> io.NodeOutput:
         models = load_pack(model_pack, provider)
         embedding, crops = embed_photos(models, images, det_size=detection_size, selection=face_selection,
                                         index=face_index, crop_size=crop_size)
-        return io.NodeOutput(embedding, crops)
+        embedding, crops, text = check_references(embedding, crops, on_mismatch, min_agreement)
+        return io.NodeOutput(embedding, crops, text, ui=ui.PreviewText(text))
 
     @classmethod
     def validate_inputs(cls, model_pack) -> bool | str:

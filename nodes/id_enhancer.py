@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..idea.anchor import NAME_LIST_PATH, load_name_list
 from ..idea.identity import IdentityEmbedding
-from .text_encoders import read_clip
+from .text_encoders import encoder_layers, read_clip
 from .textual_anchor import textual_anchor
 from .types import FaceEmbeddingType, IdentityType
 
@@ -40,7 +41,8 @@ class IDEnhancerNode(io.ComfyNode):
         anchor, initial = textual_anchor(clip, layout, num_tokens)
         identity = IdentityEmbedding.create(
             layout.arch, initial, anchor, face_embedding.mean, face_embedding.model_name, seed=seed,
-            train_enhancer=train_enhancer,
-            metadata={"face_model": face_embedding.model_name, "face_embedding_size": face_embedding.dim,
+            train_enhancer=train_enhancer, clip_layers=encoder_layers(clip, layout),
+            metadata={"anchor_names": f"{NAME_LIST_PATH.name} ({len(load_name_list())} names)",
+                      "face_model": face_embedding.model_name, "face_embedding_size": face_embedding.dim,
                       "reference_photos": face_embedding.count})
         return io.NodeOutput(identity)

@@ -22,8 +22,10 @@ import comfy.model_management
 import comfy.samplers
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
+from ..idea.errors import IDEAError, InputError
 from ..idea.identity import IdentityEmbedding
 from ..idea.regulariser import MahalanobisRegulariser
+from ..idea.training_state import restore_optimizer_state
 from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
                                      make_optimizer)
 from .adapter_patch import attach_id_adapter
@@ -41,15 +43,16 @@ LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch
 PREDICTIONS = {"EPS": "eps", "V_PREDICTION": "v"}
 
 
-class NonFiniteLoss(RuntimeError):
-    pass
+class NonFiniteLoss(IDEAError, RuntimeError):
+    """The loss or a gradient became inf or nan; the step was not applied."""
 
 
 def prediction_type(base_model) -> str:
     """eps or v, from the host's model type (SD1.x/SD2-base/SDXL: eps; SD2 768-v: v)."""
     name = base_model.model_type.name
     if name not in PREDICTIONS:
-        raise ValueError(f"Learn ID Token supports epsilon- and v-prediction models; this one is {name}")
+        raise InputError(f"Learn ID Token supports epsilon- and v-prediction models; this one is {name}. "
+                         "Train on an SD1.x, SD2.x or SDXL checkpoint.")
     return PREDICTIONS[name]
 
 
@@ -62,6 +65,21 @@ class TrainingState:
     @property
     def steps_done(self) -> int:
         return len(self.losses)
+
+
+def step_model_conds(base_model, base_conds: dict, context: torch.Tensor, pooled: torch.Tensor | None,
+                     latent: torch.Tensor) -> dict:
+    """The model conditions of one training call, from this step's captions with the current vectors.
+
+    c_crossattn is the captions' context. Where the model has a `y` (SDXL: CLIP-G's pooled output plus
+    the size embedding), it is rebuilt the way the host's sampler builds it at inference, by the
+    model's own encode_adm with the latent's size in pixels, from this step's pooled output, so the
+    pooled vector the UNet sees follows caption and step and carries a gradient to the CLIP-G tokens."""
+    conds = {**base_conds, "c_crossattn": comfy.conds.CONDCrossAttn(context)}
+    if "y" in base_conds and pooled is not None:
+        adm = base_model.encode_adm(pooled_output=pooled, width=latent.shape[3] * 8, height=latent.shape[2] * 8)
+        conds["y"] = comfy.conds.CONDRegular(adm)
+    return conds
 
 
 class _LoopSampler(comfy.samplers.Sampler):
@@ -92,12 +110,19 @@ class IDTokenTrainer:
         identity.anchor, identity.face_mean = identity.anchor.to(self.device), identity.face_mean.to(self.device)
         identity.enhancer.to(self.device)
         identity.adapter.to(self.device)
-        self.params = identity.make_trainable()
+        self.named_params = identity.make_trainable()
+        self.params = list(self.named_params.values())
         # The released code's pinv drops every direction outside the span of the initial vectors
         # (method.md, component 5); penalise_off_span=False keeps that behaviour.
         self.regularisers = {k: MahalanobisRegulariser(v, weight=REGULARISER_WEIGHT, penalise_off_span=False)
                              for k, v in identity.initial_vectors.items()}
         self.optimizer = make_optimizer(self.params, state.settings)
+
+    def restore_optimizer(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Continue with the optimiser's saved state (a resumed run), so it steps as if never stopped."""
+        fresh = restore_optimizer_state(self.optimizer, self.named_params, tensors)
+        if fresh:
+            log.warning("no saved optimiser state for %s: they start with a fresh one", ", ".join(fresh))
 
     def fused_tokens(self) -> torch.Tensor:
         return self._fused
@@ -139,9 +164,9 @@ class IDTokenTrainer:
             xt = sampling.noise_scaling(sigma, noise, x0)
             with autocast_for(self.device, settings.precision):
                 captions = draw.caption_indices.tolist()
-                context, _ = self.encoder.encode(captions, identity.token_vectors, device)
+                context, pooled = self.encoder.encode(captions, identity.token_vectors, device)
                 self._fused = identity.fused_tokens()
-                model_conds = {**base_cond["model_conds"], "c_crossattn": comfy.conds.CONDCrossAttn(context)}
+                model_conds = step_model_conds(model_wrap.inner_model, base_cond["model_conds"], context, pooled, x0)
                 model_wrap.conds["positive"] = [{**base_cond, "model_conds": model_conds}]
                 x0_pred = model_wrap(xt, sigma, **extra_args)
                 per_sample = (self.loss_fn(x0_pred.float(), x0.float(), sigma, noise, xt, captions) if self.loss_fn

@@ -9,14 +9,15 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from ..idea.training_recipe import BASE_LEARNING_RATE, DEFAULT_RESOLUTION, TrainSettings
+from ..idea.training_recipe import BASE_LEARNING_RATE, TrainSettings, default_resolution
 from . import identity_store
-from .id_trainer import IDTokenTrainer, NonFiniteLoss, TrainingState
+from .id_trainer import IDTokenTrainer, NonFiniteLoss, TrainingState, prediction_type
 from .loss_plot import loss_curve_image
 from .model_arch import check_identity_fits
 from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
 from .reference_latents import reference_latents
-from .text_encoders import read_clip
+from .text_encoders import check_clip_fits, check_clip_layers
+from .training_errors import TrainingOutOfMemoryError, TrainingStoppedError
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ class LearnIDToken(io.ComfyNode):
                                tooltip="Train the ID-Enhancer too (on), keep it at its seeded start as the "
                                        "authors' code does (off), or follow the ID-Enhancer node's switch."),
                 io.Int.Input("resolution", default=0, min=0, max=2048, step=64,
-                             tooltip="Training resolution; 0 = by base model (512 SD1.x/SD2.x, 1024 SDXL)."),
+                             tooltip="Training resolution; 0 = by base model (512 SD1.x and SD2.x-base, "
+                                     "768 SD2.x 768-v, 1024 SDXL)."),
                 io.Combo.Input("gradient_checkpointing", options=list(CHECKPOINTING), default="auto",
                                tooltip="Recompute activations to save memory (auto: on for SDXL)."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
@@ -99,19 +101,17 @@ class LearnIDToken(io.ComfyNode):
                 train_enhancer, resolution, gradient_checkpointing, precision, save_every, resume) -> io.NodeOutput:
         paths = identity_store.paths_for(name)
         found = check_identity_fits(identity, model)
-        clip_arch = read_clip(clip).arch
-        if clip_arch != identity.arch:
-            raise ValueError(f"the CLIP is {clip_arch} but the identity is {identity.arch}; use "
-                             "the CLIP of the checkpoint the identity was made with")
+        layout = check_clip_fits(identity, clip)
         device = model.load_device
         resuming = resume and paths.identity.exists()
         if not resuming:
             identity_store.check_fresh_start(paths)
-        resolution = resolution or DEFAULT_RESOLUTION[found.arch]
+        resolution = resolution or default_resolution(found.arch, prediction_type(model.model))
         cached_latents = reference_latents(vae, images, resolution)  # no gradient: encoded once, here
         with torch.inference_mode(False), torch.enable_grad():
             if resuming:
                 start = identity_store.load_for_resume(paths, identity.arch, identity.ctx_dim)
+                check_clip_layers(start, clip, layout)
             else:
                 start = identity.clone()
             if train_enhancer != "from identity":
@@ -133,27 +133,34 @@ class LearnIDToken(io.ComfyNode):
             def on_step(current: TrainingState) -> None:
                 progress.update_absolute(current.steps_done, steps)
                 if save_every and current.steps_done % save_every == 0 and current.steps_done < steps:
-                    identity_store.save_both(snapshot(current), paths)
+                    save(snapshot(current))
+
+            def save(identity_now) -> None:
+                identity_store.save_all(identity_now, paths, trainer.optimizer, trainer.named_params)
 
             trainer = IDTokenTrainer(model, clip, state, latents, on_step=on_step)
+            if resuming and done < steps:
+                saved_state = identity_store.saved_optimizer_state(paths)
+                if saved_state is not None:
+                    trainer.restore_optimizer(saved_state)
             try:
                 trainer.run()
             except comfy.model_management.InterruptProcessingException:
                 if state.steps_done > done:
-                    identity_store.save_both(snapshot(state), paths)
+                    save(snapshot(state))
                     log.info("training interrupted after %d steps; resume it with resume on", state.steps_done)
                 raise
             except NonFiniteLoss as err:
                 kept = f" The last good save stays at {paths.identity}." if paths.identity.exists() else ""
-                raise RuntimeError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, or "
-                                   "use precision fp32 or bf16.") from err
+                raise TrainingStoppedError(f"training of '{name}' stopped: {err}.{kept} Lower the learning rate, "
+                                           "or use precision fp32 or bf16.") from err
             except torch.OutOfMemoryError as err:
-                raise RuntimeError(
+                raise TrainingOutOfMemoryError(
                     f"out of memory while training '{name}' at batch size {batch_size}, resolution "
                     f"{settings.resolution}, precision {settings.precision}, gradient checkpointing "
                     f"{'on' if settings.gradient_checkpointing else 'off'}: lower batch_size, turn "
                     "gradient_checkpointing on, or use precision bf16/fp16.") from err
             final = snapshot(state)
             if state.steps_done > done:  # a reused, already finished identity is not written again
-                identity_store.save_both(final, paths)
+                save(final)
         return io.NodeOutput(final, loss_curve_image(state.losses), clip)

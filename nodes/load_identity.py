@@ -7,6 +7,7 @@ from comfy_api.latest import io
 
 import folder_paths
 
+from ..idea.errors import IDEAError
 from ..idea.identity_file import load_identity
 from . import model_folders
 from .types import IdentityType
@@ -31,6 +32,10 @@ def missing_file_message(identity_file: str) -> str:
             "file written by Learn ID Token there, then refresh the node list (press R).")
 
 
+class IdentityNotFoundError(IDEAError, FileNotFoundError):
+    """The identity file chosen in the node is not (or no longer) in models/idea/."""
+
+
 class LoadIdentity(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -48,12 +53,14 @@ class LoadIdentity(io.ComfyNode):
     def execute(cls, identity_file) -> io.NodeOutput:
         path = folder_paths.get_full_path(model_folders.IDENTITIES, identity_file)
         if path is None:
-            raise FileNotFoundError(missing_file_message(identity_file))
+            raise IdentityNotFoundError(missing_file_message(identity_file))
         return io.NodeOutput(load_identity(path))
 
     @classmethod
     def validate_inputs(cls, identity_file) -> bool | str:
-        """Checked when the prompt is queued: a missing file refuses the whole workflow, with the fix."""
+        """Checked when the prompt is queued: the host does not check a v3 node's list itself, so a
+        missing file would otherwise start the run and fail midway; refused, the whole workflow stops
+        before anything runs, with the fix."""
         if folder_paths.get_full_path(model_folders.IDENTITIES, identity_file) is None:
             return missing_file_message(identity_file)
         return True

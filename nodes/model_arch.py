@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import comfy.supported_models as supported
 
+from ..idea.errors import InputError
 from ..idea.identity import ARCH_LABELS
 
 # Most specific first: each host config class and the pack's arch key its subclasses belong to.
@@ -18,7 +19,7 @@ _FAMILIES = ((supported.SDXL, "sdxl"), (supported.SD20, "sd2"), (supported.SD15,
 _UNSUPPORTED_LABELS = {"SDXLRefiner": "SDXL Refiner"}
 
 
-class IdentityModelMismatch(ValueError):
+class IdentityModelMismatch(InputError):
     """The identity was trained for another base model than the one it is applied to."""
 
 

@@ -3,6 +3,8 @@
 - `insightface`: `<models>/insightface`, holding `models/<pack>/*.onnx` (the FaceAnalysis layout
   other face packs use, so one copy serves them all);
 - `idea`: `<models>/idea`, the saved identity files.
+Learn ID Token also keeps the optimiser's state of each run in `<models>/idea_resume` (not a
+registered folder: nothing lists it, only resume reads it).
 """
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ def register() -> None:
 
 def insightface_roots() -> list[pathlib.Path]:
     return [pathlib.Path(p) for p in folder_paths.get_folder_paths(INSIGHTFACE)]
+
+
+def resume_dir() -> pathlib.Path:
+    return pathlib.Path(folder_paths.models_dir) / "idea_resume"
 
 
 def identity_dir() -> pathlib.Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..idea.images import as_rgb_batch
+
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """IMAGE [N, H, W, C] -> [N, size, size, 3]: centre square crop, then antialiased resize."""
@@ -19,9 +21,6 @@ def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def reference_latents(vae, images: torch.Tensor, size: int) -> torch.Tensor:
     """[2N, C, size/8, size/8]: the images then their mirrors, through the user's VAE."""
-    if images is None or images.ndim != 4 or images.shape[0] == 0:
-        raise ValueError("Learn ID Token needs at least one reference image; connect the aligned faces "
-                         "from FaceID Embed (or any photos of the person).")
-    pixels = square_resize(images, size)
+    pixels = square_resize(as_rgb_batch(images, "Learn ID Token"), size)
     pixels = torch.cat([pixels, pixels.flip(2)], dim=0)
     return vae.encode(pixels).float()

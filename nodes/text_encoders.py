@@ -9,13 +9,17 @@ from dataclasses import dataclass
 
 import torch
 
+from ..idea.errors import InputError
+from ..idea.identity import ARCH_LABELS
+from .model_arch import IdentityModelMismatch
+
 # token-embedding width of each encoder the pack supports, by the host's embedding key
 ENCODER_WIDTHS = {"clip_l": 768, "clip_h": 1024, "clip_g": 1280}
 ARCH_BY_KEYS = {("clip_l",): "sd1", ("clip_h",): "sd2", ("clip_l", "clip_g"): "sdxl"}
 
 
-class UnsupportedClipError(ValueError):
-    pass
+class UnsupportedClipError(InputError):
+    """A CLIP that is not the text encoder of an SD1.x, SD2.x or SDXL checkpoint."""
 
 
 @dataclass
@@ -102,3 +106,57 @@ def split_context(layout: ClipLayout, context: torch.Tensor) -> dict[str, torch.
         parts[h.key] = context[..., start:start + h.width]
         start += h.width
     return parts
+
+
+class ClipLayerMismatch(InputError):
+    """The identity's tokens were made at another text-encoder layer (clip skip) than this CLIP uses."""
+
+
+def encoder_layers(clip, layout: ClipLayout) -> dict[str, str]:
+    """The layer each encoder's output comes from when this CLIP encodes a prompt: "last", or a
+    negative hidden-layer index as text ("-2" is the penultimate). Read with the host's own rule
+    (reset the options, then apply clip.layer_idx, as every encode does), so CLIP Set Last Layer -1 on
+    SD1.x reads as "last", which it is."""
+    model = clip.cond_stage_model
+    model.reset_clip_options()
+    if clip.layer_idx is not None:
+        model.set_clip_options({"layer": clip.layer_idx})
+    layers = {}
+    for handle in layout.encoders:
+        encoder = handle.encoder
+        index = encoder.layer_idx if encoder.layer == "hidden" else None
+        if index is not None and index >= 0:
+            index -= encoder.num_layers
+        is_last = encoder.layer == "last" or (index == -1 and encoder.layer_norm_hidden_state)
+        layers[handle.key] = "last" if is_last else str(index)
+    model.reset_clip_options()
+    return layers
+
+
+def describe_layers(layers: dict[str, str]) -> str:
+    return ", ".join(f"{key}: {'last layer' if value == 'last' else 'layer ' + value}"
+                     for key, value in sorted(layers.items()))
+
+
+def check_clip_fits(identity, clip) -> ClipLayout:
+    """This CLIP's layout, after checking that it is of the identity's base and encodes at the layers
+    the identity was made with (identities saved before the layer was recorded are not checked)."""
+    layout = read_clip(clip)
+    if layout.arch != identity.arch:
+        raise IdentityModelMismatch(f"the CLIP is {ARCH_LABELS[layout.arch]} but the identity was made for "
+                                    f"{ARCH_LABELS[identity.arch]}; use the CLIP of the checkpoint the identity was "
+                                    "made with")
+    check_clip_layers(identity, clip, layout)
+    return layout
+
+
+def check_clip_layers(identity, clip, layout: ClipLayout) -> None:
+    """Raise ClipLayerMismatch unless this CLIP encodes at the layers the identity was made with."""
+    if identity.clip_layers is None:
+        return
+    current = encoder_layers(clip, layout)
+    if current != identity.clip_layers:
+        raise ClipLayerMismatch(
+            f"this identity was made with the text encoder at {describe_layers(identity.clip_layers)} (its "
+            f"clip skip), but this CLIP encodes at {describe_layers(current)}. Use the same CLIP Set Last "
+            f"Layer setting as when the identity was made, or make a new identity with ID-Enhancer from this CLIP.")

@@ -10,40 +10,11 @@ import types
 import pytest
 import torch
 from support import tiny_models
-
-FACE_DIM = 512
-WIDTHS = {"sd1": {"clip_l": 768}, "sd2": {"clip_h": 1024}, "sdxl": {"clip_l": 768, "clip_g": 1280}}
-
-
-def randn(*shape, seed=0):
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def make_identity(host, arch="sd1", seed=0, gamma=1.0):
-    """A random identity of the right shapes whose adapter is switched on (gamma != 0)."""
-    identity_mod = host.pack_module("idea.identity")
-    widths = WIDTHS[arch]
-    initial = {key: randn(2, width, seed=seed + i) for i, (key, width) in enumerate(widths.items())}
-    face = randn(FACE_DIM, seed=seed + 5)
-    identity = identity_mod.IdentityEmbedding.create(arch, initial, randn(2, sum(widths.values()), seed=seed + 6),
-                                                     face / face.norm(), "synthetic", seed=seed)
-    with torch.no_grad():
-        identity.adapter.gamma.fill_(gamma)
-    return identity
-
+from support.id_adapter import WIDTHS, adapted, make_identity, randn, sample
 
 def apply_node(host, model, identity, weight=1.0, start_at=0.0, end_at=1.0, apply_to="cond"):
     return host.run("IDEA_ApplyIDAdapter", model=model, identity=identity, weight=weight,
                     start_at=start_at, end_at=end_at, apply_to=apply_to)[0]
-
-
-def adapted(identity, context, weight=1.0):
-    """y' computed here, directly with idea's IDAdapter, independent of the patch. Frozen like the
-    node's copy: PyTorch's matmul batches a 3-D input differently when the weight requires grad, which
-    moves the last bit of batch > 1 results."""
-    frozen = copy.deepcopy(identity.adapter).requires_grad_(False)
-    with torch.inference_mode():
-        return frozen(context, identity.fused_tokens(), weight)
 
 
 def call(host, patcher, context, sigma, cond_or_uncond=(0,), y=None, latent_seed=3):
@@ -94,6 +65,7 @@ def test_node_schema_has_tooltips_and_defaults(host):
 def test_one_call_equals_the_unpatched_model_on_the_adapted_context(host, sd15, sigma_at):
     identity = make_identity(host)
     adapter_before = {k: v.clone() for k, v in identity.adapter.state_dict().items()}
+    flags_before = [p.requires_grad for p in identity.adapter.parameters()]
     before, context, sigma = snapshot(sd15), randn(1, 77, 768, seed=11), sigma_at(0.5)
     plain = call(host, sd15, context, sigma)
 
@@ -107,7 +79,7 @@ def test_one_call_equals_the_unpatched_model_on_the_adapted_context(host, sd15, 
     assert snapshot(sd15) == before and torch.equal(call(host, sd15, context, sigma), plain)
     after = identity.adapter.state_dict()
     assert all(torch.equal(after[k], v) for k, v in adapter_before.items())
-    assert all(p.requires_grad for p in identity.adapter.parameters())
+    assert [p.requires_grad for p in identity.adapter.parameters()] == flags_before
 
 
 def test_weight_zero_and_sigmas_outside_the_window_are_bit_identical(host, sd15, sigma_at):
@@ -219,13 +191,6 @@ def test_composes_with_attn2_replace_on_every_block_and_an_attn2_patch(host, sd1
     assert (out - call(host, apply_node(host, sd15, identity), context, sigma)).abs().max() > 1e-3
 
 
-def _sample(host, model, positive, negative, steps=2):
-    latent = host.run("EmptyLatentImage", width=64, height=64, batch_size=1)[0]
-    return host.run("KSampler", model=model, seed=7, steps=steps, cfg=5.0, sampler_name="euler",
-                    scheduler="normal", positive=positive, negative=negative, latent_image=latent,
-                    denoise=1.0)[0]["samples"]
-
-
 def test_controlnet_and_adapter_both_act_in_a_ksampler_run(host, sd15, cache_dir):
     tiny_models.install_controlnet(host.base, "idea-tiny-controlnet.safetensors", cache_dir=cache_dir)
     control = host.run("ControlNetLoader", control_net_name="idea-tiny-controlnet.safetensors")[0]
@@ -237,15 +202,15 @@ def test_controlnet_and_adapter_both_act_in_a_ksampler_run(host, sd15, cache_dir
                             start_percent=0.0, end_percent=1.0)[:2]
     patched = apply_node(host, sd15, make_identity(host))
 
-    controlled = _sample(host, sd15, pos_c, neg_c)
-    adapter_only = _sample(host, patched, positive, negative)
-    both = _sample(host, patched, pos_c, neg_c)
+    controlled = sample(host, sd15, pos_c, neg_c)
+    adapter_only = sample(host, patched, positive, negative)
+    both = sample(host, patched, pos_c, neg_c)
     assert torch.isfinite(both).all()
     scale = controlled.abs().mean()
     assert (both - controlled).abs().mean() > 0.01 * scale  # the adapter acts beside the ControlNet
     assert (both - adapter_only).abs().mean() > 0.01 * scale  # the ControlNet acts beside the adapter
     # weight 0 through the real sampler (its own cond_or_uncond and sigmas) changes nothing
-    assert torch.equal(_sample(host, apply_node(host, sd15, make_identity(host), weight=0.0), pos_c, neg_c),
+    assert torch.equal(sample(host, apply_node(host, sd15, make_identity(host), weight=0.0), pos_c, neg_c),
                        controlled)
 
 

@@ -90,14 +90,20 @@ def test_node_and_published_recipe_both_measured_on_each_model(tiny_run, model):
 @pytest.mark.parametrize("model", ("sd15-tiny", "sdxl-tiny"))
 def test_sampling_with_and_without_the_adapter(tiny_run, model):
     _, records, _ = tiny_run
-    runs = {v: one(records, "sampling", model=model, variant=v) for v in ("plain", "id_adapter_w1", "id_adapter_w0")}
+    variants = ("plain", "id_adapter_w1", "id_adapter_w0", "id_conditioning_w1")
+    runs = {v: one(records, "sampling", model=model, variant=v) for v in variants}
     for line in runs.values():
         assert line["status"] == "ok" and line["steps"] == 3 and line["resolution"] == 64
         assert finite_positive(line["seconds_median"]) and finite_positive(line["seconds_min"])
         assert finite_positive(line["seconds_per_step"])
     assert runs["id_adapter_w0"]["output_identical_to_plain"] is True
     assert runs["id_adapter_w1"]["output_identical_to_plain"] is False  # the adapter was really applied
-    for variant in ("id_adapter_w1", "id_adapter_w0"):
+    assert runs["id_conditioning_w1"]["output_identical_to_plain"] is False
+    conditioning = one(records, "id_conditioning", model=model)
+    assert finite_positive(conditioning["seconds_node_first_run"]) and finite_positive(conditioning["seconds_node_median"])
+    # the same generation as the model patch, to float precision
+    assert conditioning["max_abs_difference_to_id_adapter_w1"] <= 1e-4 * conditioning["latent_max_abs"]
+    for variant in variants[1:]:
         overhead = one(records, "sampling_overhead", model=model, variant=variant)
         assert overhead["status"] == "ok" and math.isfinite(overhead["overhead_percent"])
     assert not lines_of(records, "sampling", model="sd21-tiny")  # SD1.5 and SDXL only
@@ -136,3 +142,22 @@ def test_cuda_without_a_gpu_stops_with_a_clear_message():
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "--device cuda" in proc.stderr and "no CUDA GPU" in proc.stderr
+
+
+def test_enhancer_face_share_bench_reports_structure_and_gradients(cache_dir):
+    """bench/enhancer_face_share.py (the README's measurement of what the face contributes) keeps
+    running: both stages, equal rows of Z, a face share within its structural bound, every group."""
+    tiny_models.tiny_sd15_checkpoint(cache_dir)
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "enhancer_face_share.py"), "--tiny", "--steps", "2",
+                           "--faces", "4"], cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    initial, trained = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert initial["stage"] == "initial" and trained["stage"] == "after 2 steps"
+    for record in (initial, trained):
+        assert record["z_rows_equal"] is True
+        assert 0 <= record["face_spread_of_z_max"] <= record["most_any_face_could_move_z"]
+        weights = record["head_weight_on_anchor_token_0"]
+        assert 0 <= weights["min"] <= weights["max"] <= 1
+    groups = trained["gradients"]
+    assert {"token_vectors.clip_l", "adapter.gamma", "expander", "query", "key_value", "output"} <= set(groups)
+    assert all(finite_positive(g["rms_per_element"]) for g in groups.values())

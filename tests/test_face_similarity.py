@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from support import real_faces
+from support import images
 from support.images import to_image_tensor
 
 PACK = "sface_yunet"
@@ -16,15 +17,7 @@ DEFAULTS = dict(provider="CPU", detection_size=640)
 
 
 def letterbox(photo: np.ndarray, side: int = SIDE) -> np.ndarray:
-    """Fit a photo into a grey square keeping its aspect ratio (stretching would distort faces)."""
-    h, w = photo.shape[:2]
-    scale = side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    resized = np.asarray(Image.fromarray(photo).resize(size, Image.BICUBIC))
-    canvas = np.full((side, side, 3), 128, dtype=np.uint8)
-    top, left = (side - size[1]) // 2, (side - size[0]) // 2
-    canvas[top:top + size[1], left:left + size[0]] = resized
-    return canvas
+    return images.letterbox(photo, side)
 
 
 def grey(side: int = SIDE) -> np.ndarray:
@@ -40,7 +33,7 @@ def similarity(host, images, reference, model_pack=PACK, **overrides):
 def reference(host):
     """Obama's face embedding from obama.jpg, made by FaceID Embed with the real pack."""
     real_faces.write_real_pack(host.base / "models", PACK)
-    face, _ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo("obama")),
+    face, *_ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo("obama")),
                        model_pack=PACK, provider="CPU", face_selection="largest", face_index=0,
                        detection_size=640, crop_size=128)
     return face
@@ -75,7 +68,7 @@ def test_image_without_a_face_is_a_miss_and_left_out_of_the_mean(scored):
 def test_scores_equal_the_cosine_with_faceid_embed_of_the_same_photo(host, reference):
     photo = letterbox(real_faces.load_photo("obama3"))
     per_image, mean, share, _ = similarity(host, to_image_tensor(photo), reference)
-    again, _ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(photo), model_pack=PACK, provider="CPU",
+    again, *_ = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(photo), model_pack=PACK, provider="CPU",
                         face_selection="largest", face_index=0, detection_size=640, crop_size=128)
     assert per_image[0] == pytest.approx(float(again.mean @ reference.mean), abs=1e-5)
     assert mean == per_image[0] and share == 1.0
@@ -112,6 +105,26 @@ def test_schema_has_tooltips_on_every_input_and_lists_the_packs(host, reference)
     spec = host.node("IDEA_FaceSimilarity").INPUT_TYPES()["required"]
     assert set(spec) == {"images", "reference", "model_pack", "provider", "detection_size"}
     assert all(opts.get("tooltip") for _, opts in spec.values())
+    optional = host.node("IDEA_FaceSimilarity").INPUT_TYPES()["optional"]  # prompts saved before still run
+    assert set(optional) == {"face_selection", "face_index"} and all(o.get("tooltip") for _, o in optional.values())
     assert PACK in spec["model_pack"][1]["options"]
     assert spec["model_pack"][1]["default"] == spec["model_pack"][1]["options"][0] == "same as reference"
     assert spec["reference"][0] == "IDEA_FACE_EMBEDDING"
+
+
+def side_by_side(left: str, right: str) -> np.ndarray:
+    """Two people in one picture: two letterboxed photos next to each other."""
+    return np.concatenate([letterbox(real_faces.load_photo(left), SIDE // 2),
+                           letterbox(real_faces.load_photo(right), SIDE // 2)], axis=1)
+
+
+def test_in_a_picture_of_two_people_the_chosen_face_is_scored(host, reference):
+    """Obama on the left, Biden on the right: by position each gets their own score; a position with
+    no face is a miss."""
+    picture = to_image_tensor(side_by_side("obama2", "biden"))
+    by_index = [similarity(host, picture, reference, face_selection="index", face_index=i)[0][0] for i in (0, 1)]
+    assert by_index[0] > 0.6 and by_index[1] < by_index[0] - 0.3, by_index
+    swapped = to_image_tensor(side_by_side("biden", "obama2"))
+    assert similarity(host, swapped, reference, face_selection="index", face_index=1)[0][0] > 0.6
+    per_image, mean, share, text = similarity(host, picture, reference, face_selection="index", face_index=2)
+    assert per_image == [0.0] and share == 0.0 and "no face" in text

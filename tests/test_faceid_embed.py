@@ -19,8 +19,9 @@ DEFAULTS = dict(provider="CPU", face_selection="largest", face_index=0, detectio
 
 
 def embed(host, images, model_pack, **overrides):
+    """(face embedding, aligned crops); the agreement text is tested in test_reference_agreement.py."""
     args = {**DEFAULTS, **overrides}
-    return host.run("IDEA_FaceIDEmbed", images=images, model_pack=model_pack, **args)
+    return host.run("IDEA_FaceIDEmbed", images=images, model_pack=model_pack, **args)[:2]
 
 
 @pytest.fixture(scope="module")

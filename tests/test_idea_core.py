@@ -5,12 +5,15 @@ the code under test, so a wrong formula in idea/ cannot make its own test pass.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import pathlib
+import re
 
 import pytest
 import torch
 
-from idea.adapter import IDAdapter
+from idea.adapter import CHUNK_TOKENS, IDAdapter, adapt_by_chunks
 from idea.anchor import NAME_LIST_PATH, column_means, load_name_list
 from idea.enhancer import IDEnhancer
 from idea.regulariser import MahalanobisRegulariser
@@ -108,6 +111,24 @@ def test_heads_must_divide_the_context_size():
         IDAdapter(20, heads=8)
     with pytest.raises(ValueError, match="must divide"):
         IDEnhancer(512, 20, heads=8)
+
+
+def test_long_contexts_are_adapted_window_by_window_whatever_the_repetition():
+    """Each window against all of Z, by hand; a context the host repeated gives the repeated result."""
+    adapter = IDAdapter(32, seed=5).double()
+    with torch.no_grad():
+        adapter.gamma.fill_(0.9)
+        y, z = randn(2, 12, 32, seed=6), randn(2, 2, 32, seed=7)
+        out = adapt_by_chunks(adapter, y, z, 0.8, chunk_tokens=4)
+        repeated = adapt_by_chunks(adapter, y.repeat(1, 2, 1), z, 0.8, chunk_tokens=4)
+        whole = adapter(y, z, 0.8)
+        single = adapt_by_chunks(adapter, y[:, :4], z, 0.8, chunk_tokens=4)
+    expected = torch.cat([reference_adapter(adapter, y[:, i:i + 4], z, 0.8) for i in (0, 4, 8)], dim=1)
+    torch.testing.assert_close(out, expected)
+    assert torch.equal(repeated, out.repeat(1, 2, 1))
+    assert (whole - out).abs().max() > 1e-3  # one pass over all 12 tokens is another result
+    assert torch.equal(single, adapter(y[:, :4], z, 0.8))  # one window: exactly the adapter's call
+    assert CHUNK_TOKENS == 77
 
 
 # --- ID-Enhancer ---------------------------------------------------------------------------------
@@ -219,13 +240,38 @@ def test_column_means_refuses_empty_columns_and_bad_ids():
         column_means([[1], [9]], table, num_tokens=1)
 
 
-def test_name_list_has_at_least_300_unique_names():
+RELEASED_NAMES_SHA256 = "e37ec819e5225b627ef24ae3357314ca775e5eab00844392a6234903a8f4e303"
+
+
+def test_default_name_list_is_the_released_one_with_its_repeats():
+    """The anchor averages the authors' 691 lines (Whslee/ID-EA examples/wiki_names_v2.txt),
+    unchanged: a repeated name weighs twice there, so it must here."""
+    assert NAME_LIST_PATH.name == "wiki_names_v2.txt"
+    assert hashlib.sha256(NAME_LIST_PATH.read_bytes()).hexdigest() == RELEASED_NAMES_SHA256
     names = load_name_list()
-    assert len(names) >= 300
-    assert len({name.casefold() for name in names}) == len(names)
-    raw_lines = [line.strip() for line in NAME_LIST_PATH.read_text(encoding="utf-8").splitlines()]
-    assert not any("#" in name for name in names)
-    assert len(names) == sum(1 for line in raw_lines if line and not line.startswith("#"))
+    assert len(names) == 691 and len(set(names)) == 646
+    assert names[:2] == ["Adam Sandler", "Adam Savage"]
+
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def readme_count_of(list_path: pathlib.Path) -> int:
+    """The number of names the README gives for the list it names by this path (the number before
+    "names"/"people" in the 200 characters before the path)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    relative = list_path.resolve().relative_to(REPO).as_posix()
+    for mention in re.finditer(re.escape(relative), readme):
+        window = readme[max(0, mention.start() - 200):mention.start()]
+        counts = re.findall(r"(\d[\d,]*)\s+(?:[\w'-]+\s+){0,3}?(?:names|people)\b", window)
+        if counts:
+            return int(counts[-1].replace(",", ""))
+    raise AssertionError(f"the README does not say how many names the default list {relative} holds")
+
+
+def test_the_default_name_list_holds_as_many_names_as_the_readme_says():
+    names = load_name_list()
+    assert len(names) == readme_count_of(NAME_LIST_PATH)
 
 
 def test_name_list_reader_skips_comments_and_blanks(tmp_path):

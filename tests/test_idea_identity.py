@@ -66,7 +66,7 @@ def test_gradients_reach_exactly_the_trainable_tensors(train_enhancer):
 
     expected = [*identity.token_vectors.values(), *identity.adapter.parameters()]
     expected += list(identity.enhancer.parameters()) if train_enhancer else []
-    assert {id(t) for t in trainable} == {id(t) for t in expected}
+    assert {id(t) for t in trainable.values()} == {id(t) for t in expected}
     for tensor in expected:
         assert tensor.grad is not None and torch.count_nonzero(tensor.grad) > 0
     fixed = [identity.anchor, identity.face_mean, *identity.initial_vectors.values(), *encoders.values()]
@@ -191,12 +191,26 @@ def test_flipped_bytes_are_refused(saved_path, where):
     assert "only ID-EA .safetensors" in message or "metadata" in message
 
 
+class LeavesATrace:
+    """Unpickling this creates a folder: a stand-in for the code a hostile pickle would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
 def test_pickles_are_refused_without_being_unpickled(tmp_path):
     zipped, raw = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    torch.save({"clip_l": randn(2, 16)}, zipped)
-    raw.write_bytes(pickle.dumps({"clip_l": [1.0, 2.0]}, protocol=4))
+    torch.save({"clip_l": randn(2, 16), "payload": LeavesATrace(tmp_path / "ran_from_zip")}, zipped)
+    raw.write_bytes(pickle.dumps({"clip_l": [1.0, 2.0], "payload": LeavesATrace(tmp_path / "ran_from_pickle")},
+                                 protocol=4))
     assert "zip archive" in refusal(zipped) and "torch.save" in refusal(zipped)
     assert "pickle" in refusal(raw) and "only ID-EA .safetensors" in refusal(raw)
+    assert not (tmp_path / "ran_from_zip").exists() and not (tmp_path / "ran_from_pickle").exists()
+    pickle.loads(raw.read_bytes())  # the payload is live: unpickling it does leave the trace
+    assert (tmp_path / "ran_from_pickle").is_dir()
 
 
 def rewrite(path, edit_metadata=None, drop=None, poison=None, fix_checksum=True):

@@ -44,7 +44,7 @@ def obama(host, sd15):
     real_faces.write_real_pack(host.base / "models", "sface_yunet")
     crops = []
     for name in ("obama", "obama2"):
-        face, crop = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo(name)),
+        face, crop, _agreement = host.run("IDEA_FaceIDEmbed", images=to_image_tensor(real_faces.load_photo(name)),
                               model_pack="sface_yunet", provider="CPU", face_selection="largest", face_index=0,
                               detection_size=640, crop_size=128)
         crops.append(crop)
@@ -177,7 +177,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_save(host, sd15, 
 
 
 def test_bad_inputs_are_refused_clearly(host, sd15, obama):
-    with pytest.raises(ValueError, match="at least one reference image"):
+    with pytest.raises(ValueError, match="empty image batch"):
         learn(host, *sd15, torch.zeros(0, 64, 64, 3), obama[1], "nobody")
     with pytest.raises(ValueError, match="not usable as a file"):
         learn(host, *sd15, obama[0], obama[1], "../escape")

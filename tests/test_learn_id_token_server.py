@@ -21,7 +21,7 @@ def learn_server(server, cache_dir):
     return server
 
 
-def training_prompt(name: str, identity_source: str = "enhancer") -> dict:
+def training_prompt(name: str, identity_source: str = "enhancer", steps: int = 2) -> dict:
     prompt = {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
         "2": {"class_type": "LoadImage", "inputs": {"image": "obama2.png"}},
@@ -33,7 +33,7 @@ def training_prompt(name: str, identity_source: str = "enhancer") -> dict:
                          "train_enhancer": True}},
         "5": {"class_type": "IDEA_LearnIDToken",
               "inputs": {"model": ["1", 0], "clip": ["1", 1], "vae": ["1", 2], "images": ["3", 1],
-                         "identity": ["4", 0], "name": name, "steps": 2, "batch_size": 2,
+                         "identity": ["4", 0], "name": name, "steps": steps, "batch_size": 2,
                          "learning_rate": 0.0015, "seed": 0, "train_enhancer": "from identity",
                          "resolution": 64, "gradient_checkpointing": "auto", "precision": "auto",
                          "save_every": 0, "resume": False}},
@@ -58,9 +58,14 @@ def test_bad_inputs_end_in_a_clear_error_and_the_server_keeps_working(learn_serv
     assert error["node_type"] == "IDEA_LearnIDToken"
     assert "trained for SDXL" in error["exception_message"] and "SD1.x" in error["exception_message"]
 
-    taken = learn_server.run(training_prompt("served_person"))  # cached nodes re-run Learn only if needed
-    if taken["status"]["status_str"] == "error":
-        assert "Nothing was overwritten" in execution_error(taken)["exception_message"]
+    saved = [learn_server.base / "models" / folder / "served_person.safetensors" for folder in ("idea", "embeddings")]
+    before = [path.read_bytes() for path in saved]
+    taken = learn_server.run(training_prompt("served_person", steps=3))  # a changed input: Learn runs again
+    error = execution_error(taken)
+    assert error is not None, "a second run under a taken name must stop"
+    assert error["exception_type"] == "ID-EA.NameTakenError"
+    assert "Nothing was overwritten" in error["exception_message"]
+    assert [path.read_bytes() for path in saved] == before
 
     again = learn_server.run_ok(training_prompt("served_person_2"))
     assert again["outputs"]["6"]["images"]

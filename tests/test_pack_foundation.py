@@ -13,6 +13,7 @@ import tomllib
 import urllib.request
 
 from support import paths
+from support.host_copy import provisioned_copy
 from support.server import free_port
 
 REPO = paths.REPO
@@ -50,9 +51,10 @@ def test_registry_metadata_matches_requirements_and_pack_version():
     assert f'PACK_VERSION = "{meta["project"]["version"]}"' in version_file
 
 
-def test_make_run_serves_the_ui_and_lists_the_nodes():
+def test_make_run_serves_the_ui_and_lists_the_nodes(tmp_path):
+    """On a copy of the provisioned host (IDEA_HOST_DIR), so the shared one is never re-linked."""
     port = free_port()
-    env = dict(os.environ, PORT=str(port))
+    env = dict(os.environ, PORT=str(port), IDEA_HOST_DIR=str(provisioned_copy(tmp_path / "host")))
     proc = subprocess.Popen(["make", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -108,7 +110,8 @@ def test_pack_loads_and_explains_without_insightface(tmp_path):
 
 NODES = {"IDEA_FaceIDEmbed": "FaceID Embed (Face Embedding)", "IDEA_IDEnhancer": "ID-Enhancer (New Identity)",
          "IDEA_LearnIDToken": "Learn ID Token (Textual Inversion)", "IDEA_ApplyIDAdapter": "Apply ID-Adapter (Identity)",
-         "IDEA_LoadIdentity": "Load Identity", "IDEA_FaceSimilarity": "Face Similarity"}
+         "IDEA_LoadIdentity": "Load Identity", "IDEA_FaceSimilarity": "Face Similarity",
+         "IDEA_ApplyIDAdapterConditioning": "Apply ID-Adapter to Conditioning"}
 
 
 def test_every_node_registers_with_its_display_name_and_tooltips(host):

@@ -1,5 +1,7 @@
-"""tools/provision.sh: idempotent, and pointed at another host by COMFYUI_PATH or by sitting in a
-ComfyUI's custom_nodes/."""
+"""tools/provision.sh and the Makefile: `make run` installs only what running needs and `make test`
+adds the tests' packages and chromium, a second run installs nothing, and COMFYUI_PATH or an enclosing
+ComfyUI selects the host. Every run here uses its own IDEA_HOST_DIR (a copy of the provisioned host, or
+an empty folder with COMFYUI_PATH and IDEA_PYTHON), so the shared host is never touched."""
 from __future__ import annotations
 
 import os
@@ -8,14 +10,23 @@ import subprocess
 import sys
 
 from support import paths
+from support.host_copy import provisioned_copy
 
 REPO = paths.REPO
 
 
-def provision(env_extra: dict, script=REPO / "tools" / "provision.sh") -> subprocess.CompletedProcess:
+def provision(env_extra: dict, script=REPO / "tools" / "provision.sh", args=(), make=None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("COMFYUI_PATH", "IDEA_PYTHON", "IDEA_HOST_DIR")}
     env.update(env_extra)
-    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
+    command = ["make", "-s", make] if make else ["bash", str(script), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
+
+
+def steps(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[provision]")]
+    assert lines and lines[-1].startswith("[provision] ready"), result.stderr[-2000:]
+    return lines
 
 
 def env_file(host_dir) -> dict:
@@ -26,12 +37,36 @@ def env_file(host_dir) -> dict:
     return values
 
 
-def test_a_second_run_installs_nothing():
-    result = provision({})
-    assert result.returncode == 0, result.stderr[-3000:]
-    steps = [line for line in result.stderr.splitlines() if line.startswith("[provision]")]
-    assert steps and steps[-1].startswith("[provision] ready"), result.stderr[-2000:]
-    assert not any(word in line for line in steps for word in ("installing", "extracting", "creating")), steps
+def test_a_second_run_installs_nothing(tmp_path):
+    host_dir = provisioned_copy(tmp_path / "host")
+    provision({"IDEA_HOST_DIR": str(host_dir)}, args=["--with-tests"])  # may catch up on changed requirements
+    again = steps(provision({"IDEA_HOST_DIR": str(host_dir)}, args=["--with-tests"]))
+    assert not any(word in line for line in again for word in ("installing", "extracting", "creating")), again
+    assert os.path.realpath(host_dir / "ComfyUI" / "custom_nodes" / "ComfyUI-ID-EA") == str(REPO)
+
+
+def test_make_run_provisions_only_what_running_needs_and_make_test_adds_the_rest(tmp_path):
+    host_dir = tmp_path / "host"
+    env = {"COMFYUI_PATH": str(fake_comfyui(tmp_path / "Comfy")), "IDEA_PYTHON": sys.executable,
+           "IDEA_HOST_DIR": str(host_dir)}
+    for_running = steps(provision(env, make="provision"))  # what `make run` runs first
+    assert any("installing the pack's requirements" in line for line in for_running), for_running
+    assert not any("tests" in line or "chromium" in line for line in for_running), for_running
+    stamps = sorted(p.name for p in (host_dir / "stamps").iterdir())
+    assert any(s.startswith("pack-req-") for s in stamps) and not any(s.startswith("test-req-") for s in stamps)
+
+    for_tests = steps(provision(env, make="provision-tests"))  # what `make test` runs first
+    assert any("installing the tests' requirements" in line for line in for_tests), for_tests
+    assert any("chromium" in line for line in for_tests), for_tests
+    assert not any("pack's requirements" in line for line in for_tests), for_tests  # already there
+    assert any(p.name.startswith("test-req-") for p in (host_dir / "stamps").iterdir())
+
+
+def test_the_make_targets_call_the_provisioner_as_described():
+    dry = {target: subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True).stdout
+           for target in ("run", "test")}
+    assert "tools/provision.sh\n" in dry["run"] and "--with-tests" not in dry["run"], dry["run"]
+    assert "tools/provision.sh --with-tests" in dry["test"], dry["test"]
 
 
 def fake_comfyui(root):

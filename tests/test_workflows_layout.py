@@ -67,6 +67,33 @@ def crossing_pairs(report, geometry) -> set:
     return pairs
 
 
+def _node(node_id: int, x: float, y: float, title: str | None = None, titled: bool = True) -> dict:
+    return {"id": node_id, "type": "KSampler", "title": title or f"node {node_id}", "rect": [x, y, 100, 80],
+            "titled": titled}
+
+
+def _wire(wire_id: int, origin: int, target: int, start, end) -> dict:
+    return {"id": wire_id, "origin": origin, "origin_slot": 0, "target": target, "target_slot": 0,
+            "start": list(start), "end": list(end)}
+
+
+def test_the_layout_check_sees_crossings_backward_wires_and_wires_behind_nodes():
+    """The check itself, on drawn geometry: two wires that share no node and cross are found, wires
+    that share a node (a fan-out, or two inputs of one node) are not; a wire that runs backwards or
+    under a node that is not its end is found; a Reroute's hidden title counts for nothing."""
+    nodes = [_node(1, -100, -40), _node(2, 300, 160), _node(3, -100, 170), _node(4, 300, -40),
+             _node(9, 140, 500, title="node 1", titled=False)]
+    wires = [_wire(10, 1, 2, (0, 0), (300, 200)), _wire(11, 3, 4, (0, 210), (300, 0)),  # an X
+             _wire(12, 1, 4, (0, 0), (300, 10))]  # crosses wire 11 too, but shares node 4 with it
+    report = analyse({"nodes": nodes, "links": wires, "groups": []})
+    assert report.crossings == ["node 1 (#1) -> node 2 (#2) x node 3 (#3) -> node 4 (#4)"]
+    assert report.backward == [] and report.duplicate_titles == []
+    behind = analyse({"nodes": nodes + [_node(6, 120, 60)], "links": wires[:1], "groups": []})
+    assert behind.hidden == ["node 1 (#1) -> node 2 (#2) behind node 6 (#6)"]
+    backward = analyse({"nodes": nodes, "links": [_wire(13, 2, 3, (400, 200), (-100, 200))], "groups": []})
+    assert backward.backward == ["node 2 (#2) -> node 3 (#3)"]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_wires_run_left_to_right_in_the_open_and_cross_only_where_the_generator_says(page, name):
     page.load_workflow(wf.load(name), name)

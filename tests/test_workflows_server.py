@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 from support import workflow_fixtures as wf
-from support.server import execution_error
+from support.server import PromptFailed, execution_error
 
 from idea.identity_file import load_identity
 
@@ -127,3 +127,67 @@ def test_sdxl_workflow_runs_on_an_sdxl_checkpoint(workflow_server, object_info, 
                        steps=1, batch_size=1)
     entry = workflow_server.run(prompt, timeout=900)
     check_train_and_generate(workflow_server, prompt, entry, arch="sdxl", encoders={"clip_l", "clip_g"})
+
+
+@pytest.fixture(scope="module")
+def two_identities(workflow_server):
+    """person_a and person_b as Learn ID Token leaves them: an identity file and an embedding each
+    (random, with an open gate; the workflow's logic, not the likeness, is under test)."""
+    import torch
+    from safetensors.torch import save_file
+    from support.identities import write_identity
+    models = workflow_server.base / "models"
+    (models / "embeddings").mkdir(parents=True, exist_ok=True)
+    for seed, name in enumerate(("person_a", "person_b")):
+        write_identity(models / "idea" / f"{name}.safetensors", "sd1", seed=40 + seed)
+        vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(50 + seed))
+        save_file({"clip_l": vectors}, str(models / "embeddings" / f"{name}.safetensors"))
+    return "person_a", "person_b"
+
+
+def test_two_people_workflow_runs_and_scores_each_face(workflow_server, object_info, two_identities):
+    prompt = prompt_of("idea_two_people", object_info)
+    entry = workflow_server.run(prompt, timeout=300)
+    assert entry["status"]["status_str"] == "success", failure(workflow_server, entry)
+    [image] = saved_images(workflow_server, prompt, entry)
+    assert image.shape == (wf.SMALL, wf.SMALL, 3) and image.std() > 1.0
+    texts = [entry["outputs"][key]["text"][0] for key in wf.node_ids(prompt, "IDEA_FaceSimilarity")]
+    assert len(texts) == 2 and all(text.startswith("image 1: ") for text in texts), texts  # shown on each node
+    assert all(missing_embedding_warnings(workflow_server, name) == 0 for name in two_identities)
+    # each person: their own identity on their own prompt, their own half, their own face scored
+    by_type = {}
+    for key in sorted(prompt, key=int):
+        by_type.setdefault(prompt[key]["class_type"], []).append(prompt[key]["inputs"])
+    assert [a["x"] for a in by_type["ConditioningSetAreaPercentage"]] == [0.0, 0.5]
+    assert [s["face_index"] for s in by_type["IDEA_FaceSimilarity"]] == [0, 1]
+    assert [i["identity_file"] for i in by_type["IDEA_LoadIdentity"]] == ["person_a.safetensors",
+                                                                         "person_b.safetensors"]
+
+
+def test_two_people_a_missing_identity_refuses_the_whole_prompt(workflow_server, object_info, two_identities):
+    """ComfyUI runs the outputs whose inputs validate and skips the rest; every output depends on the
+    checkpoint and both identities, and Load Identity checks its file when the prompt is queued."""
+    prompt = prompt_of("idea_two_people", object_info)
+    [_, identity_b] = wf.node_ids(prompt, "IDEA_LoadIdentity")
+    prompt[identity_b]["inputs"]["identity_file"] = "person_c.safetensors"
+    with pytest.raises(PromptFailed, match=r"answered 400.*identity file 'person_c\.safetensors' not found in "):
+        workflow_server.queue(prompt)
+
+
+def test_two_people_the_picture_does_not_wait_for_the_likeness_checks_face_pack(workflow_server, object_info,
+                                                                                two_identities):
+    """The face pack (like the reference photos) is read only by the likeness check: without it both
+    FaceID Embed nodes are refused when the prompt is queued, with their message (the frontend
+    outlines them in red), and the picture is still made and saved."""
+    prompt = prompt_of("idea_two_people", object_info)
+    embeds = wf.node_ids(prompt, "IDEA_FaceIDEmbed")
+    for key in embeds:
+        prompt[key]["inputs"]["model_pack"] = "antelopev2"  # listed by default, not installed here
+    answer = workflow_server.post("/prompt", {"prompt": prompt, "client_id": workflow_server.client_id})
+    assert set(answer["node_errors"]) == set(embeds)
+    assert all("antelopev2" in answer["node_errors"][key]["errors"][0]["details"] for key in embeds)
+    entry = workflow_server.wait(answer["prompt_id"], timeout=300)
+    assert entry["status"]["status_str"] == "success", failure(workflow_server, entry)
+    [image] = saved_images(workflow_server, prompt, entry)
+    assert image.shape == (wf.SMALL, wf.SMALL, 3)
+    assert not set(wf.node_ids(prompt, "IDEA_FaceSimilarity")) & set(entry["outputs"])

@@ -56,8 +56,9 @@ def served(url: str):
         return json.loads(resp.read())
 
 
-def test_there_are_the_four_workflows_and_only_their_files():
-    assert NAMES == ["idea_controlnet_pose", "idea_saved_identity", "idea_sdxl", "idea_train_and_generate"]
+def test_there_are_the_five_workflows_and_only_their_files():
+    assert NAMES == ["idea_controlnet_pose", "idea_saved_identity", "idea_sdxl", "idea_train_and_generate",
+                     "idea_two_people"]
     files = sorted(p.name for p in wf.WORKFLOWS_DIR.iterdir())
     assert files == sorted(f"{MAKE.WORKFLOWS[k].title}{ext}" for k in NAMES for ext in (".json", ".jpg"))
 
@@ -65,9 +66,9 @@ def test_there_are_the_four_workflows_and_only_their_files():
 def test_template_titles_read_as_titles_in_the_order_to_try_them():
     """Frontend 1.32.9 titles a custom node's template card with its file name and describes it with
     the same name, dashes and underscores turned into spaces: so the names are the titles."""
-    titles = [MAKE.WORKFLOWS[k].title for k in
-              ("idea_train_and_generate", "idea_saved_identity", "idea_controlnet_pose", "idea_sdxl")]
-    assert [t.split(" ", 1)[0] for t in titles] == ["1", "2", "3", "4"] and "Start here" in titles[0]
+    titles = [MAKE.WORKFLOWS[k].title for k in ("idea_train_and_generate", "idea_saved_identity",
+                                                "idea_controlnet_pose", "idea_sdxl", "idea_two_people")]
+    assert [t.split(" ", 1)[0] for t in titles] == ["1", "2", "3", "4", "5"] and "Start here" in titles[0]
     assert all("-" not in t and "_" not in t and t.endswith(("(SD1.5)", "(SDXL)")) for t in titles)
     assert sorted(titles) == titles  # the frontend's alphabetical order is the order to try them
 
@@ -134,9 +135,10 @@ def test_workflow_has_notes_saying_where_the_models_go_and_come_from(name):
         assert "More photos" in text  # the graph has one Load Image: how to give more
     if "ControlNetLoader" in types:
         assert "ComfyUI/models/controlnet/" in text and MAKE.MODEL_SOURCES[MAKE.CONTROLNET][1] in text
-    if types & {"IDEA_LearnIDToken", "IDEA_LoadIdentity"}:
-        assert "ComfyUI/models/idea/my_person.safetensors" in text
-        assert "ComfyUI/models/embeddings/my_person.safetensors" in text
+    identity_files = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] == "IDEA_LoadIdentity"]
+    identity_files += ["my_person.safetensors"] if "IDEA_LearnIDToken" in types else []
+    for file in identity_files:  # both files of every identity it trains or loads
+        assert f"ComfyUI/models/idea/{file}" in text and f"ComfyUI/models/embeddings/{file}" in text
     checkpoints = {v for n in workflow["nodes"] if n["type"] == "CheckpointLoaderSimple" for v in n["widgets_values"]}
     assert all(MAKE.MODEL_SOURCES[c][1] in text for c in checkpoints)
 

@@ -4,13 +4,25 @@
 // lowest top edge (`y`) so that wires find a free lane, and may `span` the following columns (its
 // width then does not widen its own column). Groups are framed around their members;
 // notes become MarkdownNote nodes. Coordinates are those of the nodes' outer boxes (title bar
-// included). Returns the workflow as the frontend's Export saves it.
-async ({columns, groups, notes, sizes, gap, view}) => {
+// included). `reroutes` sends a wire through Reroute nodes that the columns place by name, so it can
+// go around the rest. Returns the workflow as the frontend's Export saves it.
+async ({columns, groups, notes, sizes, gap, view, reroutes}) => {
   const g = app.graph, TITLE = LiteGraph.NODE_TITLE_HEIGHT, PAD = 20, HEAD = 46;
   const Group = LiteGraph.LGraphGroup || window.LGraphGroup;
   for (const group of [...g.groups]) g.remove(group);
-  const placed = {};
+  const placed = {}, rerouteNodes = {};
+  for (const spec of reroutes) {
+    let [from, slot] = [g.getNodeById(+spec.from[0]), spec.from[1]];
+    for (const name of spec.via) {
+      const r = LiteGraph.createNode('Reroute');
+      g.add(r); r.size = r.computeSize(); rerouteNodes[name] = r;
+      from.connect(slot, r, 0);
+      [from, slot] = [r, 0];
+    }
+    from.connect(slot, g.getNodeById(+spec.to[0]), spec.to[1]);
+  }
   const make = (key) => {
+    if (rerouteNodes[key]) return rerouteNodes[key];
     if (!key.startsWith('note:')) {
       const n = g.getNodeById(+key), least = n.computeSize(), [w, h] = sizes[n.type] || [0, 0];
       n.size = [Math.round(Math.max(w, least[0])), Math.round(Math.max(h, least[1]))];

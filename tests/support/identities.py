@@ -5,8 +5,7 @@ import torch
 
 from idea.identity import IdentityEmbedding
 from idea.identity_file import save_identity
-
-WIDTHS = {"sd1": {"clip_l": 768}, "sd2": {"clip_h": 1024}, "sdxl": {"clip_l": 768, "clip_g": 1280}}
+from support.id_adapter import WIDTHS
 
 
 def write_identity(path, arch: str, seed: int, face_dim: int = 512) -> None:

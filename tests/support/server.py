@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import socket
 import subprocess
@@ -25,8 +26,10 @@ class PromptFailed(AssertionError):
 
 
 class ComfyServer:
-    def __init__(self, base: pathlib.Path, port: int | None = None):
+    def __init__(self, base: pathlib.Path, port: int | None = None, env: dict | None = None):
+        """env: extra environment variables for the server process."""
         self.base = paths.make_base_dir(base)
+        self.env = {**os.environ, **(env or {})}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.base / "server.log"
@@ -37,7 +40,8 @@ class ComfyServer:
         cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base), "--disable-auto-launch"]
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=paths.comfyui_dir(), stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=paths.comfyui_dir(), stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -40,7 +40,7 @@ CHECKPOINT = "idea-tiny-sd15.safetensors"
 SDXL_CHECKPOINT = "idea-sdxl-narrow.safetensors"
 CONTROLNET = "idea-tiny-controlnet.safetensors"
 # what a Load Image node's file is in the tests: a real photo by name, or None for a plain picture
-INPUTS = {"my_person_1.png": "obama", "pose.png": None}
+INPUTS = {"my_person_1.png": "obama", "pose.png": None, "person_a.png": "obama3", "person_b.png": "biden"}
 SMALL = 64  # training resolution, face crops and latent images, in pixels
 SDXL_VERSION = 1
 SDXL_FILE = f"idea-sdxl-narrow-v{SDXL_VERSION}.safetensors"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 # Returns the loaded graph's geometry in canvas units.
 GEOMETRY_JS = """() => {
   const g = app.graph;
-  const nodes = g.nodes.map(n => ({id: n.id, type: n.type, title: n.title, rect: Array.from(n.boundingRect)}));
+  const nodes = g.nodes.map(n => ({id: n.id, type: n.type, title: n.title, rect: Array.from(n.boundingRect),
+                                   titled: n.constructor.title_mode !== LiteGraph.NO_TITLE}));
   const links = [];
   for (const n of g.nodes) for (const [slot, input] of (n.inputs || []).entries()) {
     if (input.link == null) continue;
@@ -126,7 +127,8 @@ def analyse(geometry: dict) -> LayoutReport:
     if groups:
         outside = [label[i] for i, n in nodes.items() if n["type"] not in NOTE_TYPES and not any(
             _contains(g["rect"], n["rect"]) for g in groups)]
-    titles = [n["title"] for n in nodes.values()] + [g["title"] for g in groups]
+    # a Reroute shows no title bar, so its (shared) title is never read
+    titles = [n["title"] for n in nodes.values() if n.get("titled", True)] + [g["title"] for g in groups]
     duplicates = sorted({t for t in titles if titles.count(t) > 1})
     return LayoutReport(backward, hidden, crossings, overlapping, outside, duplicates)
 

@@ -1,0 +1,85 @@
+"""Apply ID-Adapter to Conditioning: the identity written into a prompt's CONDITIONING, once.
+
+The adapter reads only the text context and the identity tokens Z, never the latent or the noise
+level, so y' can be computed once here instead of at every model call (what Apply ID-Adapter does on
+the MODEL). The result is ordinary CONDITIONING: masks, areas, timestep ranges, Combine, Concat and
+ControlNet treat it as any prompt, which is what lets two identities share one picture, each on its
+own region. The very code of the model patch computes y' (the same frozen fp32 copy, window by window),
+so the image matches Apply ID-Adapter's (cond only, full schedule) to float precision.
+"""
+from __future__ import annotations
+
+import logging
+
+from comfy_api.latest import io
+
+from ..idea.errors import InputError
+from ..idea.identity import ARCH_LABELS
+from .adapter_patch import IDAdapterWrapper
+from .apply_id_adapter import frozen_id_tokens, warn_if_untrained
+from .types import IdentityType
+
+log = logging.getLogger(__name__)
+
+# Context widths of the text encoders ComfyUI pairs with each base, to name the base of a prompt.
+_CONTEXT_BASES = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL", 1280: "SDXL Refiner", 4096: "SD3/Flux (T5)"}
+
+
+class IdentityConditioningMismatch(InputError):
+    """The conditioning was encoded for another base than the one the identity was trained on."""
+
+
+def check_identity_fits_conditioning(identity, conditioning) -> None:
+    """Refuse a prompt whose context width is not the identity's, naming both bases and the fix."""
+    if not conditioning:
+        raise InputError("the conditioning is empty; connect a CLIP Text Encode (or another conditioning) node")
+    for context, _ in conditioning:
+        width = int(context.shape[-1])
+        if context.dim() != 3 or width != identity.ctx_dim:
+            base = _CONTEXT_BASES.get(width, "a model ID-EA does not support")
+            wanted = ARCH_LABELS[identity.arch]
+            raise IdentityConditioningMismatch(
+                f"this identity was trained for {wanted} (context {identity.ctx_dim}) but the conditioning has "
+                f"context {width} ({base}); encode the prompt with the CLIP of the {wanted} checkpoint the "
+                f"identity was trained on, or train an identity on this checkpoint")
+
+
+class ApplyIDAdapterConditioning(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="IDEA_ApplyIDAdapterConditioning",
+            display_name="Apply ID-Adapter to Conditioning",
+            category="ID-EA",
+            description="Enriches a prompt's conditioning with the identity through its trained ID-Adapter, "
+                        "once, before sampling (no cost per step). The output is ordinary conditioning: "
+                        "restrict it to a region (Conditioning Set Mask / Set Area) to put several people "
+                        "in one picture, or to part of the schedule (Conditioning Set Timestep Range). "
+                        "Use it on a prompt containing the identity's embedding.",
+            inputs=[
+                io.Conditioning.Input("conditioning",
+                                      tooltip="The prompt to enrich, e.g. from CLIP Text Encode with "
+                                              "embedding:NAME in it, encoded with the CLIP of the checkpoint "
+                                              "the identity was trained on."),
+                IdentityType.Input("identity", tooltip="From Load Identity or Learn ID Token."),
+                io.Float.Input("weight", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="Strength of the adapter: 1 is what it was trained with, 0 returns "
+                                       "the conditioning unchanged."),
+            ],
+            outputs=[io.Conditioning.Output("adapted_conditioning", display_name="conditioning",
+                                            tooltip="The same conditioning with the identity in its text "
+                                                    "context; SDXL's pooled output, masks, areas and "
+                                                    "ControlNets are kept as they were.")],
+        )
+
+    @classmethod
+    def execute(cls, conditioning, identity, weight) -> io.NodeOutput:
+        check_identity_fits_conditioning(identity, conditioning)
+        warn_if_untrained(identity, "Apply ID-Adapter to Conditioning")
+        # The model patch's own wrapper: with no sampler labels every row counts as cond.
+        adapter = IDAdapterWrapper(identity.adapter, frozen_id_tokens(identity), weight, None, None,
+                                   apply_to="cond", copy_adapter=True)
+        adapted = [[adapter.adapt_context(context, {}), dict(extra)] for context, extra in conditioning]
+        log.info("ID-Adapter applied to %d conditioning entr%s at weight %.2f", len(adapted),
+                 "y" if len(adapted) == 1 else "ies", weight)
+        return io.NodeOutput(adapted)

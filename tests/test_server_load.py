@@ -1,0 +1,102 @@
+"""Fifty queued prompts, good and bad mixed, through one server: each ends with the right status, and
+after the first ten the server's resident memory and open file handles stop growing.
+
+Bound (stated in the README): resident memory may grow by at most RSS_BOUND_MIB between the end of
+prompt 10 and the end of prompt 50; open file descriptors not at all (FD_SLACK for a connection
+that happens to be open while counting). Measured on the 2-core CPU machine: +51 MiB, fds 10 -> 10.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from support import real_faces, tiny_models
+from support.identities import write_identity
+from support.images import letterbox, save_png
+from support.server import execution_error
+
+PACK = "sface_yunet"
+CHECKPOINT = "idea-tiny-sd15.safetensors"
+PROMPTS = 50
+RSS_BOUND_MIB = 96  # measured: +51 MiB over prompts 11-50 (about 1.9 GiB resident)
+FD_SLACK = 2
+
+
+@pytest.fixture(scope="module")
+def load_server(server, cache_dir):
+    real_faces.write_real_pack(server.base / "models", PACK)
+    save_png(letterbox(real_faces.load_photo("obama"), 320), server.base / "input" / "load_obama.png")
+    save_png(np.full((200, 200, 3), 90, np.uint8), server.base / "input" / "load_grey.png")
+    tiny_models.install_checkpoint(server.base, CHECKPOINT, cache_dir=cache_dir)
+    folder = server.base / "models" / "idea"
+    write_identity(folder / "load_person.safetensors", "sd1", seed=11, face_dim=128)
+    data = (folder / "load_person.safetensors").read_bytes()
+    (folder / "load_broken.safetensors").write_bytes(data[: len(data) // 2])
+    return server
+
+
+def face_prompt(image: str, min_agreement: float) -> dict:
+    return {"img": {"class_type": "LoadImage", "inputs": {"image": image}},
+            "face": {"class_type": "IDEA_FaceIDEmbed",
+                     "inputs": {"images": ["img", 0], "model_pack": PACK, "provider": "CPU",
+                                "face_selection": "largest", "face_index": 0, "detection_size": 640,
+                                "crop_size": 128, "on_mismatch": "stop", "min_agreement": min_agreement}},
+            "show": {"class_type": "PreviewImage", "inputs": {"images": ["face", 1]}}}
+
+
+def apply_prompt(identity_file: str, weight: float, start_at: float = 0.0) -> dict:
+    return {"ckpt": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+            "id": {"class_type": "IDEA_LoadIdentity", "inputs": {"identity_file": identity_file}},
+            "apply": {"class_type": "IDEA_ApplyIDAdapter",
+                      "inputs": {"model": ["ckpt", 0], "identity": ["id", 0], "weight": weight,
+                                 "start_at": start_at, "end_at": 0.5, "apply_to": "cond"}},
+            "out": {"class_type": "PreviewAny", "inputs": {"source": ["apply", 0]}}}
+
+
+def mixed(i: int) -> tuple[dict, str | None]:
+    """Prompt i and the error title it must end with (None: success). Good prompts differ from each
+    other in one input that does not change their cost, so the server's cache does not skip their work
+    and every round asks for the same memory."""
+    kind = i % 5
+    if kind == 0:
+        return face_prompt("load_obama.png", 0.001 * (1 + i // 5)), None  # one photo: nothing to compare
+    if kind == 1:
+        return face_prompt("load_grey.png", 0.0), "ID-EA.FaceNotFoundError"
+    if kind == 2:
+        return apply_prompt("load_person.safetensors", round(0.05 * (1 + i // 5), 2)), None
+    if kind == 3:
+        return apply_prompt("load_broken.safetensors", 1.0), "ID-EA.IdentityFileError"
+    return apply_prompt("load_person.safetensors", 1.0, start_at=0.9), "ID-EA.InputError"
+
+
+def resident_mib(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_fifty_queued_prompts_end_right_without_growing(load_server):
+    pid = load_server.proc.pid
+    queued = [(load_server.queue(prompt), expected) for prompt, expected in map(mixed, range(PROMPTS))]
+    marks = {}
+    for index, (prompt_id, expected) in enumerate(queued, start=1):
+        entry = load_server.wait(prompt_id, timeout=300)
+        error = execution_error(entry)
+        if expected is None:
+            assert entry["status"]["status_str"] == "success", (index, error)
+        else:
+            assert error is not None and error["exception_type"] == expected, (index, expected, error)
+        if index in (10, PROMPTS):
+            marks[index] = (resident_mib(pid), open_fds(pid))
+    (rss_10, fds_10), (rss_50, fds_50) = marks[10], marks[PROMPTS]
+    print(f"server RSS after prompt 10: {rss_10:.0f} MiB, after {PROMPTS}: {rss_50:.0f} MiB "
+          f"(+{rss_50 - rss_10:.1f}); open fds {fds_10} -> {fds_50}")
+    assert rss_50 - rss_10 <= RSS_BOUND_MIB
+    assert fds_50 - fds_10 <= FD_SLACK
