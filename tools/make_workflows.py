@@ -183,7 +183,7 @@ def train_layout(arch: str) -> dict:
         wide(at("note:train", 0, span=True), at("8", 580), gap=80),
         wide(at("13", 220), at("9", 520), "11", "12", at("10", 990), gap=100),
         wide(at("14", 900), gap=100),
-        wide(at("15", 1180), gap=80),
+        wide(at("15", 1230), gap=80),
         [at("note:check", 0), at("17", 380), "16"],
     ]
     groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),
