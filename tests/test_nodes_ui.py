@@ -14,10 +14,11 @@ from support.frontend import Frontend
 
 STORES = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
 OUTPUTS = {
-    "IDEA_FaceIDEmbed": ["face_embedding", "aligned_faces"],
+    "IDEA_FaceIDEmbed": ["face_embedding", "aligned_faces", "agreement"],
     "IDEA_IDEnhancer": ["identity"],
     "IDEA_LearnIDToken": ["identity", "loss_curve", "clip"],
     "IDEA_ApplyIDAdapter": ["model"],
+    "IDEA_ApplyIDAdapterConditioning": ["conditioning"],
     "IDEA_LoadIdentity": ["identity"],
     "IDEA_FaceSimilarity": ["similarities", "mean_similarity", "face_found_share", "summary"],
 }
@@ -99,4 +100,5 @@ def test_face_similarity_shows_its_summary_on_the_node(page):
     assert result["before"] == "" and result["after"] == text
     assert text.startswith("image 1: ") and "mean" in text
     assert "summary_text" not in result["sent"]  # shown only: not sent with the prompt...
-    assert len(result["saved"]) == 3  # ...nor saved in the workflow (model_pack, provider, detection_size)
+    # ...nor saved in the workflow: only the inputs' widgets are
+    assert result["saved"] == [wf.FACE_PACK, "CPU", 640, "largest", 0]
