@@ -1,7 +1,10 @@
 """ComfyUI-ID-EA: learn and apply a person's identity with ID-EA (arXiv 2507.11990).
 
 The host finds `comfy_entrypoint` here; everything host-facing lives in nodes/, the method in idea/.
+WEB_DIRECTORY holds the one frontend extension: Face Similarity's summary shown on the node.
 """
 from .nodes.extension import comfy_entrypoint
 
-__all__ = ["comfy_entrypoint"]
+WEB_DIRECTORY = "./web"
+
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

@@ -18,7 +18,14 @@ from .errors import IDEAError
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install insightface==0.7.3 onnxruntime-gpu  (onnxruntime on macOS)"
+CUDA_FIX = ("install the CUDA and cuDNN libraries this onnxruntime-gpu build needs (see the console line "
+            "'Failed to load library ... libonnxruntime_providers_cuda' above it and "
+            "https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html#requirements), or "
+            "install the onnxruntime-gpu version made for your CUDA, and keep exactly one onnxruntime package "
+            "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu); or choose "
+            "provider 'auto' or 'CPU'")
 PROVIDERS = ("auto", "CPU", "CUDA")
+CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
 class FaceModelError(IDEAError, RuntimeError):
@@ -95,10 +102,34 @@ def onnx_providers(choice: str) -> list[str]:
                 f"{available}. Install onnxruntime-gpu and uninstall the CPU build "
                 "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu), "
                 "or choose 'auto' or 'CPU'.")
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return [CUDA_PROVIDER, CPU_PROVIDER]
     if choice != "auto":
         raise FaceModelError(f"unknown execution provider '{choice}'; choose one of {PROVIDERS}")
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return [p for p in (CUDA_PROVIDER, CPU_PROVIDER) if p in available]
+
+
+def session_providers(*models) -> list[str]:
+    """The providers the models' onnxruntime sessions really run on. onnxruntime-gpu lists CUDA as
+    available even where its CUDA libraries do not load; a session asked for CUDA then logs the
+    failure and quietly runs on the CPU, so only the created session tells the truth."""
+    running: list[str] = []
+    for model in models:
+        running += [p for p in model.session.get_providers() if p not in running]
+    return running
+
+
+def check_providers(choice: str, requested: list[str], running: list[str], folder: pathlib.Path) -> None:
+    """`CUDA` that did not load is an error naming the fix; `auto` says where it runs."""
+    if CUDA_PROVIDER in requested and CUDA_PROVIDER not in running:
+        if choice == "CUDA":
+            raise FaceModelError(
+                f"execution provider CUDA requested: onnxruntime offers it, but its CUDA provider failed "
+                f"to load, so the face models in {folder} would run on {running}. To run them on CUDA, "
+                f"{CUDA_FIX}.")
+        log.warning("onnxruntime offers CUDA but its CUDA provider failed to load: the face models in %s "
+                    "run on the CPU. To use CUDA, %s.", folder, CUDA_FIX)
+    log.info("face models in %s run on %s (onnxruntime providers %s)", folder,
+             "CUDA" if CUDA_PROVIDER in running else "the CPU", running)
 
 
 @dataclass
@@ -110,6 +141,7 @@ class FaceModels:
     detector: object  # insightface SCRFD/RetinaFace
     recognizer: object  # insightface ArcFaceONNX
     embedding_size: int
+    providers: tuple[str, ...] = ()  # what the sessions really run on, e.g. ("CPUExecutionProvider",)
     det_size: int | None = None
 
     def prepare_detector(self, det_size: int, threshold: float = 0.5) -> None:
@@ -154,7 +186,10 @@ def load_face_models(folder: pathlib.Path, provider: str = "auto") -> FaceModels
         size = int(recognizer.output_shape[-1]) if isinstance(recognizer.output_shape[-1], int) else None
         if size is None:
             raise FaceModelError(f"the recogniser in {folder} has no fixed embedding size")
-        models = FaceModels(pathlib.Path(folder).name, pathlib.Path(folder), detector, recognizer, size)
-        log.info("loaded face models from %s (embedding size %d, providers %s)", folder, size, providers)
+        running = session_providers(detector, recognizer)
+        check_providers(provider, providers, running, pathlib.Path(folder))
+        models = FaceModels(pathlib.Path(folder).name, pathlib.Path(folder), detector, recognizer, size,
+                            tuple(running))
+        log.info("loaded face models from %s (embedding size %d)", folder, size)
         _CACHE[key] = models
         return models

@@ -47,7 +47,7 @@ class ApplyIDAdapter(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IDEA_ApplyIDAdapter",
-            display_name="Apply ID-Adapter",
+            display_name="Apply ID-Adapter (Identity)",
             category="ID-EA",
             description="Patches the model so every cross-attention reads the text condition enriched with "
                         "the identity's fused tokens by its trained ID-Adapter (the full ID-EA method). Use "

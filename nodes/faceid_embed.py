@@ -5,8 +5,8 @@ from comfy_api.latest import io, ui
 
 from ..idea.face_agreement import ACTIONS, check_references
 from ..idea.face_pipeline import embed_photos
-from .face_model_inputs import (detection_size_input, face_selection_inputs, load_pack, model_pack_input,
-                                provider_input)
+from .face_model_inputs import (check_model_pack, detection_size_input, face_selection_inputs, load_pack,
+                                model_pack_input, provider_input)
 from .types import FaceEmbeddingType
 
 
@@ -15,7 +15,7 @@ class FaceIDEmbed(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IDEA_FaceIDEmbed",
-            display_name="FaceID Embed",
+            display_name="FaceID Embed (Face Embedding)",
             category="ID-EA",
             description="Detects, aligns and embeds the face in each photo with an insightface model pack "
                         "from models/insightface/models/. Give one or a few photos of the same person: each "
@@ -39,10 +39,11 @@ class FaceIDEmbed(io.ComfyNode):
                                        "as another person; 0 = by recogniser (0.40 SFace, 0.25 ArcFace packs)."),
             ],
             outputs=[
-                FaceEmbeddingType.Output("face_embedding",
+                FaceEmbeddingType.Output("face_embedding", display_name="face_embedding",
                                          tooltip="Per-photo and mean face embeddings with the model's name "
                                                  "and size, scores and keypoints."),
-                io.Image.Output("aligned_faces", tooltip="Square, face-centred crops, one per photo."),
+                io.Image.Output("aligned_faces", display_name="aligned_faces",
+                                tooltip="Square, face-centred crops, one per photo."),
                 io.String.Output("agreement", display_name="agreement",
                                  tooltip="Per photo: its cosine with the mean of the other photos, and which "
                                          "photos were dropped or let through."),
@@ -57,3 +58,7 @@ class FaceIDEmbed(io.ComfyNode):
                                         index=face_index, crop_size=crop_size)
         embedding, crops, text = check_references(embedding, crops, on_mismatch, min_agreement)
         return io.NodeOutput(embedding, crops, text, ui=ui.PreviewText(text))
+
+    @classmethod
+    def validate_inputs(cls, model_pack) -> bool | str:
+        return check_model_pack(model_pack)

@@ -15,7 +15,7 @@ class IDEnhancerNode(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IDEA_IDEnhancer",
-            display_name="ID-Enhancer",
+            display_name="ID-Enhancer (New Identity)",
             category="ID-EA",
             description="Builds an untrained identity: the textual ID anchor (celebrity-name tokens through "
                         "your text encoder), the initial identity-token vectors, and the ID-Enhancer that "
@@ -32,7 +32,7 @@ class IDEnhancerNode(io.ComfyNode):
                                  tooltip="Train the Enhancer with the tokens (the paper's description). Off "
                                          "keeps it at its seeded initialisation, as the authors' code does."),
             ],
-            outputs=[IdentityType.Output("identity", tooltip="The identity to train with Learn ID Token.")],
+            outputs=[IdentityType.Output("identity", display_name="identity", tooltip="The identity to train with Learn ID Token.")],
         )
 
     @classmethod

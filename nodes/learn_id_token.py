@@ -44,18 +44,20 @@ class LearnIDToken(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IDEA_LearnIDToken",
-            display_name="Learn ID Token",
+            display_name="Learn ID Token (Textual Inversion)",
             category="ID-EA",
             is_output_node=True,
             description="Trains the identity (two token vectors, the ID-Adapter and the ID-Enhancer) on your "
                         "own checkpoint in ~320 steps, and saves it as models/embeddings/NAME.safetensors "
                         "(use embedding:NAME in any prompt) and models/idea/NAME.safetensors (Load Identity).",
             inputs=[
+                # the face side first, the checkpoint below: in a workflow the photos' wires come in
+                # from above and the checkpoint's from below without crossing (as into ID-Enhancer)
+                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed."),
+                IdentityType.Input("identity", tooltip="From ID-Enhancer (or Load Identity to train further)."),
                 io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL)."),
                 io.Clip.Input("clip", tooltip="The same checkpoint's CLIP (the one given to ID-Enhancer)."),
                 io.Vae.Input("vae", tooltip="The checkpoint's VAE, to encode the reference images once."),
-                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed."),
-                IdentityType.Input("identity", tooltip="From ID-Enhancer (or Load Identity to train further)."),
                 io.String.Input("name", default="my_person",
                                 tooltip="File and prompt name: embedding:NAME. Existing files are never "
                                         "overwritten (use resume to continue one)."),
@@ -86,7 +88,7 @@ class LearnIDToken(io.ComfyNode):
             ],
             outputs=[
                 IdentityType.Output("trained_identity", display_name="identity", tooltip="The trained identity, for Apply ID-Adapter."),
-                io.Image.Output("loss_curve", tooltip="The training loss per step."),
+                io.Image.Output("loss_curve", display_name="loss_curve", tooltip="The training loss per step."),
                 io.Clip.Output("clip_for_prompts", display_name="clip",
                                tooltip="The same CLIP, handed on once training has saved embedding:NAME: "
                                        "prompts encoded from it are encoded after training, so they find "

@@ -53,3 +53,12 @@ def server(tmp_path_factory):
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def picture_server(server):
+    """The server with the pictures the bundled workflows' Load Image nodes name (without them the
+    frontend's previews answer 404 errors)."""
+    from support import workflow_fixtures
+    workflow_fixtures.install_pictures(server.base / "input")
+    return server

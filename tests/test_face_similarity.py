@@ -95,6 +95,12 @@ def test_same_size_but_another_pack_name_is_refused(host, reference):
         similarity(host, to_image_tensor(grey(64)), reference, model_pack="sface_copy")
 
 
+def test_same_as_reference_scores_with_the_pack_the_reference_was_embedded_with(host, reference):
+    """The default: a workflow names its pack once, in FaceID Embed."""
+    photo = to_image_tensor(letterbox(real_faces.load_photo("obama2")))
+    assert similarity(host, photo, reference, model_pack="same as reference") == similarity(host, photo, reference)
+
+
 def test_schema_has_tooltips_on_every_input_and_lists_the_packs(host, reference):
     spec = host.node("IDEA_FaceSimilarity").INPUT_TYPES()["required"]
     assert set(spec) == {"images", "reference", "model_pack", "provider", "detection_size"}
@@ -102,6 +108,7 @@ def test_schema_has_tooltips_on_every_input_and_lists_the_packs(host, reference)
     optional = host.node("IDEA_FaceSimilarity").INPUT_TYPES()["optional"]  # prompts saved before still run
     assert set(optional) == {"face_selection", "face_index"} and all(o.get("tooltip") for _, o in optional.values())
     assert PACK in spec["model_pack"][1]["options"]
+    assert spec["model_pack"][1]["default"] == spec["model_pack"][1]["options"][0] == "same as reference"
     assert spec["reference"][0] == "IDEA_FACE_EMBEDDING"
 
 

@@ -3,6 +3,7 @@ tier on real photos."""
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 
 import numpy as np
@@ -150,3 +151,48 @@ def test_a_corrupt_model_file_is_named_with_the_fix(host, models_root):
     (folder / "rec.onnx").write_bytes(b"\x08\x07 truncated download")
     with pytest.raises(Exception, match=r"cannot load face model .*rec\.onnx.*intact copy"):
         embed(host, to_image_tensor(noise_image(200, 200)), "syn_corrupt")
+
+
+def cuda_outcome(onnx_file) -> str:
+    """What the installed onnxruntime really does with a session asked for CUDA: 'not offered' (a CPU
+    build), 'fails to load' (onnxruntime-gpu whose CUDA libraries do not load: it logs and quietly
+    runs on the CPU) or 'runs'."""
+    import onnxruntime
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "not offered"
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    return "runs" if "CUDAExecutionProvider" in session.get_providers() else "fails to load"
+
+
+@pytest.fixture(scope="module")
+def cuda_pack(models_root):
+    box, kps = face_in_box(100, 100, 150)
+    folder = write_synthetic_pack(models_root, "syn_cuda", [(box, kps)], image_hw=(400, 400))
+    return folder, cuda_outcome(folder / "rec.onnx")
+
+
+def test_provider_cuda_is_an_error_naming_the_fix_unless_the_session_really_runs_on_cuda(host, cuda_pack):
+    folder, outcome = cuda_pack
+    photo = to_image_tensor(noise_image(400, 400))
+    if outcome == "runs":
+        face, _ = embed(host, photo, "syn_cuda", provider="CUDA")
+        assert face.count == 1
+        models = host.pack_module("idea.face_models")._CACHE[(str(folder.resolve()), "CUDA")]
+        assert models.providers[0] == "CUDAExecutionProvider"
+        return
+    fix = r"onnxruntime-gpu|CUDA and cuDNN" if outcome == "fails to load" else r"offers only"
+    with pytest.raises(Exception, match=rf"execution provider CUDA requested[\s\S]*({fix})[\s\S]*'auto' or 'CPU'"):
+        embed(host, photo, "syn_cuda", provider="CUDA")
+
+
+def test_provider_auto_says_in_the_log_where_it_really_runs(host, cuda_pack, caplog):
+    folder, outcome = cuda_pack
+    with caplog.at_level(logging.INFO):
+        face, _ = embed(host, to_image_tensor(noise_image(400, 400)), "syn_cuda", provider="auto")
+    assert face.count == 1
+    models = host.pack_module("idea.face_models")._CACHE[(str(folder.resolve()), "auto")]
+    device = "CUDA" if outcome == "runs" else "the CPU"
+    assert models.providers[0] == ("CUDAExecutionProvider" if outcome == "runs" else "CPUExecutionProvider")
+    assert f"face models in {folder} run on {device}" in caplog.text
+    if outcome == "fails to load":  # the silent fallback of onnxruntime-gpu, said out loud with the fix
+        assert "its CUDA provider failed to load" in caplog.text and "CUDA and cuDNN" in caplog.text

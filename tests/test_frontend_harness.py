@@ -67,10 +67,12 @@ DECORATE = """() => {
   return JSON.parse(JSON.stringify(g.serialize()));
 }"""
 
-# Every node type the frontend registered: its widget names and how many values it saves.
+# Every node type the frontend registered: the names of the widgets it saves, and how many values
+# it saves (a widget an extension adds only to show something, serialize false, is in neither).
 WIDGETS_OF_EVERY_TYPE = """() => Object.fromEntries(Object.keys(LiteGraph.registered_node_types).map(t => {
   const n = LiteGraph.createNode(t);
-  return [t, {names: (n.widgets || []).map(w => w.name), saved: (n.serialize().widgets_values || []).length}];
+  return [t, {names: (n.widgets || []).filter(w => w.serialize !== false).map(w => w.name),
+              saved: (n.serialize().widgets_values || []).length}];
 }))"""
 
 

@@ -122,3 +122,16 @@ def test_load_identity_refuses_foreign_and_missing_files(host):
         host.run("IDEA_LoadIdentity", identity_file="foreign.safetensors")
     with pytest.raises(Exception, match=r"not found in .*models/idea"):
         host.run("IDEA_LoadIdentity", identity_file="nobody.safetensors")
+
+
+def test_load_identity_offers_a_file_name_even_before_any_identity_is_saved(host, tmp_path, monkeypatch):
+    """With models/idea/ empty the list is empty: the default still names the file Learn ID Token
+    writes under its default name (the node search preview printed 'undefined'), and checking the
+    prompt says where that file goes."""
+    import folder_paths
+    monkeypatch.setitem(folder_paths.folder_names_and_paths, "idea", ([str(tmp_path)], {".safetensors"}))
+    node = host.node("IDEA_LoadIdentity")
+    spec = node.INPUT_TYPES()["required"]["identity_file"][1]
+    assert spec["options"] == [] and spec["default"] == "my_person.safetensors"
+    message = node.validate_inputs(identity_file="my_person.safetensors")
+    assert str(tmp_path) in message and "Learn ID Token (name 'my_person')" in message

@@ -108,9 +108,9 @@ def test_pack_loads_and_explains_without_insightface(tmp_path):
     assert "insightface" in message and "pip install insightface" in message
 
 
-NODES = {"IDEA_FaceIDEmbed": "FaceID Embed", "IDEA_IDEnhancer": "ID-Enhancer", "IDEA_LearnIDToken": "Learn ID Token",
-         "IDEA_ApplyIDAdapter": "Apply ID-Adapter", "IDEA_LoadIdentity": "Load Identity",
-         "IDEA_FaceSimilarity": "Face Similarity",
+NODES = {"IDEA_FaceIDEmbed": "FaceID Embed (Face Embedding)", "IDEA_IDEnhancer": "ID-Enhancer (New Identity)",
+         "IDEA_LearnIDToken": "Learn ID Token (Textual Inversion)", "IDEA_ApplyIDAdapter": "Apply ID-Adapter (Identity)",
+         "IDEA_LoadIdentity": "Load Identity", "IDEA_FaceSimilarity": "Face Similarity",
          "IDEA_ApplyIDAdapterConditioning": "Apply ID-Adapter to Conditioning"}
 
 
@@ -125,3 +125,13 @@ def test_every_node_registers_with_its_display_name_and_tooltips(host):
         for section in ("required", "optional"):
             for name, (_, options) in spec.get(section, {}).items():
                 assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_the_readme_clones_the_declared_repository_and_names_the_real_template_menus():
+    url = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"git clone {url} ComfyUI/custom_nodes/ComfyUI-ID-EA" in readme
+    # frontend 1.32.9 has no Workflow menu: templates are behind the side bar's Templates button and
+    # the logo menu's Browse Templates
+    assert "Workflow → Browse" not in readme
+    assert "**Templates** button" in readme and "**Browse Templates**" in readme

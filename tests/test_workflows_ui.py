@@ -1,40 +1,33 @@
-"""The bundled workflows in the real frontend: served as templates, loaded with nothing missing or
-complained about, converted to the prompt the server tests run, made by the generator, pictured.
+"""The bundled workflows in the real frontend: served as templates under their titles, loaded with
+nothing missing or complained about, their models listed with download links, converted to the
+prompt the server tests run, made by the generator, pictured.
 
 Why a browser: only the frontend knows whether it can build every node of a file, and its schema
-check, link fixer and missing-node dialog report through toasts and dialogs, not exceptions.
+check, link fixer, missing-node and missing-model dialogs report through toasts and dialogs, not
+exceptions.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
+import urllib.parse
 import urllib.request
 
 import numpy as np
 import pytest
 from PIL import Image
-from support import paths, wiring
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
+from support.tools import tool
 
 PACK_MODULE = "ComfyUI-ID-EA"  # the folder name under custom_nodes/, which names the template group
 NAMES = wf.names()
 NOTE_TYPES = {"Note", "MarkdownNote"}
-
-
-def tool(name: str):
-    """A script from tools/ as a module (tools/ is no package)."""
-    spec = importlib.util.spec_from_file_location(f"idea_tools_{name}", paths.REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+MAKE = tool("make_workflows")
 
 
 @pytest.fixture(scope="module")
-def ui_server(server):
-    # the photos the Load Image nodes name: without them the frontend's previews answer 404 errors
-    wf.install_pictures(server.base / "input")
-    return server
+def ui_server(picture_server):
+    return picture_server
 
 
 @pytest.fixture(scope="module")
@@ -53,30 +46,62 @@ def object_info(ui_server):
     return ui_server.get("/object_info")
 
 
-def served(server, route: str):
-    with urllib.request.urlopen(server.url + route, timeout=30) as resp:
+def template_url(server, title: str, suffix: str) -> str:
+    """What the template browser asks for (it fetches the file name as given, spaces and all)."""
+    return f"{server.url}/api/workflow_templates/{PACK_MODULE}/{urllib.parse.quote(title + suffix)}"
+
+
+def served(url: str):
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return json.loads(resp.read())
 
 
-def test_there_are_the_five_workflows():
+def test_there_are_the_five_workflows_and_only_their_files():
     assert NAMES == ["idea_controlnet_pose", "idea_saved_identity", "idea_sdxl", "idea_train_and_generate",
                      "idea_two_people"]
+    files = sorted(p.name for p in wf.WORKFLOWS_DIR.iterdir())
+    assert files == sorted(f"{MAKE.WORKFLOWS[k].title}{ext}" for k in NAMES for ext in (".json", ".jpg"))
+
+
+def test_template_titles_read_as_titles_in_the_order_to_try_them():
+    """Frontend 1.32.9 titles a custom node's template card with its file name and describes it with
+    the same name, dashes and underscores turned into spaces: so the names are the titles."""
+    titles = [MAKE.WORKFLOWS[k].title for k in ("idea_train_and_generate", "idea_saved_identity",
+                                                "idea_controlnet_pose", "idea_sdxl", "idea_two_people")]
+    assert [t.split(" ", 1)[0] for t in titles] == ["1", "2", "3", "4", "5"] and "Start here" in titles[0]
+    assert all("-" not in t and "_" not in t and t.endswith(("(SD1.5)", "(SDXL)")) for t in titles)
+    assert sorted(titles) == titles  # the frontend's alphabetical order is the order to try them
+
+
+def test_the_template_browser_shows_the_titles(page):
+    """Opened as a user does (the Templates button), the pack's cards carry the titles."""
+    stores = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
+    page.close_overlays()
+    page.page.evaluate(f"() => {stores}.get('command').execute('Comfy.BrowseTemplates')")
+    try:
+        page.page.get_by_text(PACK_MODULE, exact=True).first.click()
+        page.page.get_by_text(f"Showing {len(NAMES)} of {len(NAMES)} templates").wait_for(timeout=10_000)
+        text = page.page.evaluate("() => document.querySelector('.p-dialog').innerText")
+    finally:
+        page.close_overlays()
+    for name in NAMES:
+        assert MAKE.WORKFLOWS[name].title in text
 
 
 def test_the_templates_route_lists_and_serves_every_workflow(ui_server):
-    listing = served(ui_server, "/workflow_templates")
-    assert sorted(listing.get(PACK_MODULE, [])) == NAMES, listing
+    listing = served(f"{ui_server.url}/workflow_templates")
+    assert sorted(listing.get(PACK_MODULE, [])) == sorted(MAKE.WORKFLOWS[k].title for k in NAMES), listing
     for name in NAMES:
-        assert served(ui_server, f"/api/workflow_templates/{PACK_MODULE}/{name}.json") == wf.load(name)
-        # the template browser shows <name>.jpg as the card's picture
-        with urllib.request.urlopen(f"{ui_server.url}/api/workflow_templates/{PACK_MODULE}/{name}.jpg",
-                                    timeout=30) as resp:
+        title = MAKE.WORKFLOWS[name].title
+        assert served(template_url(ui_server, title, ".json")) == wf.load(name)
+        # the template browser shows <title>.jpg as the card's picture
+        with urllib.request.urlopen(template_url(ui_server, title, ".jpg"), timeout=30) as resp:
             assert resp.headers.get_content_type() == "image/jpeg" and resp.read(3) == b"\xff\xd8\xff"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_template_loads_without_missing_nodes_errors_or_toasts(ui_server, page, name):
-    workflow = served(ui_server, f"/api/workflow_templates/{PACK_MODULE}/{name}.json")  # as the template browser
+    workflow = served(template_url(ui_server, MAKE.WORKFLOWS[name].title, ".json"))  # as the template browser
     report = page.load_workflow(workflow, name)
     assert report.problems == []
     assert report.node_count == len(workflow["nodes"])
@@ -84,45 +109,45 @@ def test_template_loads_without_missing_nodes_errors_or_toasts(ui_server, page, 
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_workflow_has_notes_saying_where_the_models_go(name):
+def test_missing_models_are_listed_with_their_folder_and_download_link(page, name):
+    """The test server holds none of the models the workflows name, so the frontend lists each one a
+    loader names, with the folder it goes in and where to get it."""
+    workflow = wf.load(name)
+    named = {v for n in workflow["nodes"] for v in n.get("widgets_values") or [] if v in MAKE.MODEL_SOURCES}
+    assert named, "every workflow names a checkpoint"
+    report = page.load_workflow(workflow, name)
+    expected = sorted((f"{MAKE.MODEL_SOURCES[m][0]} / {m}", MAKE.MODEL_SOURCES[m][1]) for m in named)
+    assert sorted(report.missing_models) == expected
+    assert all(url.startswith("https://huggingface.co/") and url.endswith("/" + label.split(" / ")[1])
+               for label, url in report.missing_models)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_has_notes_saying_where_the_models_go_and_come_from(name):
     workflow = wf.load(name)
     text = "\n".join(n["widgets_values"][0] for n in workflow["nodes"] if n["type"] in NOTE_TYPES)
-    assert "models/" in text and "checkpoints/" in text
+    assert "ComfyUI/models/checkpoints/" in text and "models/models/" not in text
     types = {n["type"] for n in workflow["nodes"]}
     if "IDEA_FaceIDEmbed" in types:
-        assert "insightface/models/antelopev2/" in text
+        assert "ComfyUI/models/insightface/models/antelopev2/" in text
+        assert MAKE.FACE_PACKS["antelopev2"] in text and MAKE.FACE_PACKS["buffalo_l"] in text
+        assert "Face Similarity follows it" in text  # buffalo_l: one place to change
+        assert "More photos" in text  # the graph has one Load Image: how to give more
     if "ControlNetLoader" in types:
-        assert "controlnet/" in text
+        assert "ComfyUI/models/controlnet/" in text and MAKE.MODEL_SOURCES[MAKE.CONTROLNET][1] in text
     identity_files = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] == "IDEA_LoadIdentity"]
     identity_files += ["my_person.safetensors"] if "IDEA_LearnIDToken" in types else []
-    for file in identity_files:
-        assert f"idea/{file}" in text and f"embeddings/{file}" in text
-    assert workflow["groups"] and all(n["type"] in NOTE_TYPES or any(
-        _inside(n, g["bounding"]) for g in workflow["groups"]) for n in workflow["nodes"])
+    for file in identity_files:  # both files of every identity it trains or loads
+        assert f"ComfyUI/models/idea/{file}" in text and f"ComfyUI/models/embeddings/{file}" in text
+    checkpoints = {v for n in workflow["nodes"] if n["type"] == "CheckpointLoaderSimple" for v in n["widgets_values"]}
+    assert all(MAKE.MODEL_SOURCES[c][1] in text for c in checkpoints)
 
 
-def _inside(node: dict, box: list) -> bool:
-    (x, y), (w, h) = node["pos"], node["size"]
-    return box[0] <= x and box[1] <= y and x + w <= box[0] + box[2] and y + h <= box[1] + box[3]
-
-
-def test_the_wiring_check_sees_crossings_and_links_behind_nodes():
-    down, up = wiring.Link(1, 0, 2, (0, 0), (300, 200)), wiring.Link(3, 0, 4, (0, 200), (300, 0))
-    below, branch = wiring.Link(3, 0, 4, (0, 300), (300, 400)), wiring.Link(1, 0, 5, (0, 0), (300, 300))
-    assert wiring.crossings([down, up]) == [(down, up)]
-    assert wiring.crossings([down, below, branch]) == []  # apart, or branches of one output
-    assert wiring.behind_nodes([down], {9: {"box": [100, 50, 200, 150]}}) == [(down, 9)]
-
-
-def test_two_people_flows_left_to_right_without_crossing_wires(page):
-    """Branches of one output may fan out; otherwise no link crosses another, runs backwards or hides
-    behind a node (the spline as the frontend draws it, support/wiring.py)."""
-    page.load_workflow(wf.load("idea_two_people"), "idea_two_people")
-    links, nodes = wiring.read(page)
-    assert len(links) == 33  # 29 connections, three of them through 4 reroutes
-    assert [link for link in links if link.end[0] <= link.start[0]] == []
-    assert wiring.crossings(links) == []
-    assert wiring.behind_nodes(links, nodes) == []
+def test_sdxl_trains_at_the_batch_the_readme_targets(object_info):
+    """README, Performance: SDXL at 1024 px, batch 4, within 24 GiB."""
+    prompt = wf.to_api(wf.load("idea_sdxl"), object_info)
+    [learn] = [e["inputs"] for e in prompt.values() if e["class_type"] == "IDEA_LearnIDToken"]
+    assert learn["batch_size"] == 4 and learn["resolution"] == 1024
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -141,16 +166,15 @@ def _content(workflow: dict) -> dict:
 
 
 def test_the_files_are_what_the_generator_makes(page):
-    make = tool("make_workflows")
-    assert sorted(make.WORKFLOWS) == NAMES
+    assert sorted(MAKE.WORKFLOWS) == NAMES
     for name in NAMES:
-        assert _content(make.build(page, name)) == _content(wf.load(name)), f"re-run tools/make_workflows.py ({name})"
+        assert _content(MAKE.build(page, name)) == _content(wf.load(name)), f"re-run tools/make_workflows.py ({name})"
 
 
-def test_the_screenshot_script_pictures_a_workflow(ui_server, browser, tmp_path):
+def test_the_screenshot_script_pictures_a_workflow_at_default_settings(ui_server, browser, tmp_path):
     shots = tool("screenshots")
-    [path] = shots.screenshots(ui_server.url, [wf.WORKFLOWS_DIR / "idea_saved_identity.json"], tmp_path,
-                               browser=browser)
+    assert set(shots.SETTINGS) == {"Comfy.Graph.CanvasInfo"}  # nothing that changes how nodes are drawn
+    [path] = shots.screenshots(ui_server.url, ["idea_saved_identity"], tmp_path, browser=browser)
     assert path == tmp_path / "idea_saved_identity.png"
     with Image.open(path) as image:
         assert image.size == shots.SIZE

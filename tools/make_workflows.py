@@ -3,7 +3,17 @@
 Why generated: each workflow is written here as an API prompt (short, reviewable, the same format
 the server tests run) and turned into the UI format by the real frontend (`app.loadApiJson`, then
 `graphToPrompt().workflow`, what the UI's Export writes), so the files are exactly what frontend
-1.32.9 saves. The page then lays the nodes out in titled groups and adds Markdown notes.
+1.32.9 saves. The page then lays the nodes out (tools/arrange_workflow.js) and adds Markdown notes.
+
+What a reader of the canvas needs, and what the shared helpers below give every workflow:
+- a file name that is the template card's title (frontend 1.32.9 shows a custom node's template by
+  its file name, and the same name, dashes and underscores made spaces, as its description), numbered
+  in the order to try them;
+- every model a loader names carries the frontend's `models` property (name, download URL, folder),
+  so a missing one is listed in the frontend's missing-models dialog with its link;
+- data flowing left to right with no wire behind a node or note, titles used once, and a saved view
+  that opens on the Read-me below the frontend's menu (tests/test_workflows_layout.py checks these);
+  where a column layout alone would make wires cross, Reroute nodes carry a wire around the rest.
 
     python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows]
 
@@ -16,35 +26,22 @@ import argparse
 import json
 import pathlib
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
 
-import placed_layout  # noqa: E402
+# (tools/ is no package: found through sys.path; FACE_PACKS is imported for the tests, which read the
+# workflows' facts from this module)
+from workflow_parts import (  # noqa: E402
+    BATCH, CFG, CHECKPOINTS, COLORS, CONTROLNET, FACE_PACK_LINE, FACE_PACKS, LABELS, MODEL_SOURCES, NAME,
+    NEGATIVE, PHOTO, POSE_IMAGE, POSITIVE, SIZES, at, attach_model_sources, checkpoint_line, group, layout,
+    models_note, node, note, result_lines, wide)
+import two_people_workflow  # noqa: E402
 
-NAME = "my_person"  # Learn ID Token's default name: the files and `embedding:my_person`
-CHECKPOINTS = {"sd1": "v1-5-pruned-emaonly-fp16.safetensors", "sdxl": "sd_xl_base_1.0.safetensors"}
-CONTROLNET = "control_v11p_sd15_openpose_fp16.safetensors"
-PHOTOS = ("my_person_1.png", "my_person_2.png")
-POSE_IMAGE = "pose.png"
-POSITIVE = f"a close-up photo of embedding:{NAME} person, natural light, detailed face"
-NEGATIVE = "blurry, lowres, deformed, bad anatomy, watermark, text"
-SIZES = {"sd1": 512, "sdxl": 1024}
-CFG = {"sd1": 7.0, "sdxl": 6.0}
-# Sizes for nodes whose size the frontend computes before it knows their content (image previews,
-# text boxes); other nodes keep the frontend's size.
-NODE_SIZES = {"LoadImage": [240, 300], "PreviewImage": [240, 240], "SaveImage": [280, 300],
-              "CLIPTextEncode": [300, 120], "ImageBatch": [220, 46], "PreviewAny": [270, 110]}
-COLORS = {"photos": "#3f789e", "train": "#a1309b", "generate": "#88A", "check": "#b58b2a", "notes": "#444"}
-
-
-def node(class_type: str, title: str | None = None, **inputs) -> dict:
-    entry = {"class_type": class_type, "inputs": inputs}
-    if title:
-        entry["_meta"] = {"title": title}
-    return entry
-
+# ---- the prompts ----
 
 def generation_nodes(model_from: list, arch: str, first: int, clip_from: list | None = None) -> dict:
     """Prompt, negative prompt, latent, sampler, decode and save, ids from `first`; the checkpoint is
@@ -64,22 +61,20 @@ def generation_nodes(model_from: list, arch: str, first: int, clip_from: list | 
 
 
 def train_and_generate(arch: str) -> dict:
-    """Photos -> face -> identity -> training -> the adapter on the model -> image -> likeness."""
+    """Photos -> face -> identity -> training -> the adapter on the model -> image -> likeness.
+    Every output depends on the checkpoint and the face pack, so a missing model refuses the whole
+    prompt instead of running the part that does not need it."""
     size = SIZES[arch]
-    label = "SDXL" if arch == "sdxl" else "SD1.5"
     face = {"model_pack": "antelopev2", "provider": "auto", "detection_size": 640}
     prompt = {
-        "1": node("CheckpointLoaderSimple", f"Load Checkpoint ({label})", ckpt_name=CHECKPOINTS[arch]),
-        "2": node("LoadImage", "Reference photo 1", image=PHOTOS[0]),
-        "3": node("LoadImage", "Reference photo 2", image=PHOTOS[1]),
-        "4": node("ImageBatch", "Reference photos", image1=["2", 0], image2=["3", 0]),
-        "5": node("IDEA_FaceIDEmbed", images=["4", 0], face_selection="largest", face_index=0, crop_size=size,
+        "1": node("CheckpointLoaderSimple", f"Load Checkpoint ({LABELS[arch]})", ckpt_name=CHECKPOINTS[arch]),
+        "2": node("LoadImage", "Reference photo", image=PHOTO),
+        "5": node("IDEA_FaceIDEmbed", images=["2", 0], face_selection="largest", face_index=0, crop_size=size,
                   **face),
-        "6": node("PreviewImage", "Aligned faces", images=["5", 1]),
         "7": node("IDEA_IDEnhancer", face_embedding=["5", 0], clip=["1", 1], num_tokens=2, seed=0,
                   train_enhancer=True),
         "8": node("IDEA_LearnIDToken", model=["1", 0], clip=["1", 1], vae=["1", 2], images=["5", 1],
-                  identity=["7", 0], name=NAME, steps=320, batch_size=8, learning_rate=0.0015, seed=0,
+                  identity=["7", 0], name=NAME, steps=320, batch_size=BATCH[arch], learning_rate=0.0015, seed=0,
                   train_enhancer="from identity", resolution=size if arch == "sdxl" else 0,
                   gradient_checkpointing="auto", precision="auto", save_every=0, resume=True),
         "9": node("PreviewImage", "Training loss", images=["8", 1]),
@@ -88,8 +83,9 @@ def train_and_generate(arch: str) -> dict:
     }
     # the prompts take Learn ID Token's clip output: encoded after training, they find embedding:NAME
     prompt.update(generation_nodes(["10", 0], arch, 11, clip_from=["8", 2]))  # 11..16, the image is 15
-    prompt["17"] = node("IDEA_FaceSimilarity", images=["15", 0], reference=["5", 0], **face)
-    prompt["18"] = node("PreviewAny", "Likeness", source=["17", 3])
+    # the pack named once, in FaceID Embed: Face Similarity uses the one the reference was made with
+    prompt["17"] = node("IDEA_FaceSimilarity", images=["15", 0], reference=["5", 0],
+                        **{**face, "model_pack": "same as reference"})
     return prompt
 
 
@@ -105,263 +101,172 @@ def saved_identity(controlnet: bool = False) -> dict:
     if controlnet:
         prompt["10"] = node("ControlNetLoader", "Load ControlNet (OpenPose)", control_net_name=CONTROLNET)
         prompt["11"] = node("LoadImage", "Pose image", image=POSE_IMAGE)
+        # no vae: an SD1.5 OpenPose ControlNet takes the pose picture as it is
         prompt["12"] = node("ControlNetApplyAdvanced", positive=["4", 0], negative=["5", 0],
                             control_net=["10", 0], image=["11", 0], strength=1.0, start_percent=0.0,
-                            end_percent=1.0, vae=["1", 2])
+                            end_percent=1.0)
         prompt["7"]["inputs"].update(positive=["12", 0], negative=["12", 1])
     return prompt
 
 
-PEOPLE = ("person_a", "person_b")  # the two identities' names: files and `embedding:NAME`
-PEOPLE_PHOTOS = ("person_a.png", "person_b.png")
-TWO_PEOPLE_SIZE = (768, 512)  # width, height: side by side, each half 384 px wide
-BACKGROUND = "two friends standing side by side in a sunny park, natural light, detailed faces"
-PERSON_PROMPTS = ("a photo of embedding:person_a person, smiling, detailed face",
-                  "a photo of embedding:person_b person, detailed face")
+# ---- notes ----
 
+def train_notes(arch: str) -> dict:
+    label, size = LABELS[arch], SIZES[arch]
+    after = " (with this SDXL checkpoint and a 1024 px latent)" if arch == "sdxl" else ""
+    readme = note(f"Read me: learn a person, then generate ({label})", f"""
+## Learn a person from photos, then generate ({label})
+Queue once: the person's identity is trained on your checkpoint (320 steps) and used for a new image.
 
-def two_people() -> dict:
-    """Two saved identities in one picture: each prompt adapted with its own identity (Apply
-    ID-Adapter to Conditioning) on its own half, a shared background prompt, one sampler, and each
-    person's likeness scored on their own face (left and right)."""
-    face = {"model_pack": "antelopev2", "provider": "auto", "detection_size": 640}
-    width, height = TWO_PEOPLE_SIZE
-    prompt = {"1": node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINTS["sd1"])}
-    for k, (name, text, x) in enumerate(zip(PEOPLE, PERSON_PROMPTS, (0.0, 0.5))):
-        side = ("A, left", "B, right")[k]
-        base = 2 + 4 * k  # 2..5 for A, 6..9 for B
-        prompt[str(base)] = node("CLIPTextEncode", f"Prompt {side} (embedding:{name})", text=text, clip=["1", 1])
-        prompt[str(base + 1)] = node("IDEA_LoadIdentity", f"Identity {side}", identity_file=f"{name}.safetensors")
-        prompt[str(base + 2)] = node("IDEA_ApplyIDAdapterConditioning", f"Apply identity {side[0]}",
-                                     conditioning=[str(base), 0], identity=[str(base + 1), 0], weight=1.0)
-        prompt[str(base + 3)] = node("ConditioningSetAreaPercentage", f"{('Left', 'Right')[k]} half",
-                                     conditioning=[str(base + 2), 0], width=0.5, height=1.0, x=x, y=0.0,
-                                     strength=1.0)
-    prompt.update({
-        "10": node("CLIPTextEncode", "Background (whole picture)", text=BACKGROUND, clip=["1", 1]),
-        "11": node("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=["1", 1]),
-        "12": node("ConditioningCombine", "Both people", conditioning_1=["5", 0], conditioning_2=["9", 0]),
-        "13": node("ConditioningCombine", "People and background", conditioning_1=["12", 0],
-                   conditioning_2=["10", 0]),
-        "14": node("EmptyLatentImage", width=width, height=height, batch_size=1),
-        "15": node("KSampler", seed=1234, steps=30, cfg=CFG["sd1"], sampler_name="dpmpp_2m", scheduler="karras",
-                   denoise=1.0, model=["1", 0], positive=["13", 0], negative=["11", 0], latent_image=["14", 0]),
-        "16": node("VAEDecode", samples=["15", 0], vae=["1", 2]),
-        "17": node("SaveImage", images=["16", 0], filename_prefix="ID-EA/two_people"),
-    })
-    for k, (name, photo) in enumerate(zip(PEOPLE, PEOPLE_PHOTOS)):
-        side = ("A", "B")[k]
-        base = 18 + 4 * k  # 18..21 for A, 22..25 for B
-        prompt[str(base)] = node("LoadImage", f"Reference photo {side}", image=photo)
-        prompt[str(base + 1)] = node("IDEA_FaceIDEmbed", f"FaceID Embed {side}", images=[str(base), 0],
-                                     face_selection="largest", face_index=0, crop_size=512, **face)
-        prompt[str(base + 2)] = node("IDEA_FaceSimilarity", f"Likeness {side} ({('left', 'right')[k]} face)",
-                                     images=["16", 0], reference=[str(base + 1), 0], face_selection="index",
-                                     face_index=k, **face)
-        prompt[str(base + 3)] = node("PreviewAny", f"Likeness {side}", source=[str(base + 2), 3])
-    return prompt
+{models_note(checkpoint_line(arch, "train and generate with the same one"), FACE_PACK_LINE)}
 
+**Photo** of the person, in `ComfyUI/input/` or uploaded in **Reference photo**; the face is cropped to
+{size} px. More photos (two to five help): add a Load Image per photo and join them with Image Batch
+nodes (image1: the photos so far, image2: the new one) into FaceID Embed's `images`.
 
-def _note(title: str, text: str, width: int = 420, height: int = 300) -> dict:
-    return {"title": title, "text": text.strip(), "size": [width, height]}
+**Queue.** Learn ID Token saves
+{result_lines(NAME)}
 
+`resume` is on: queueing again reuses the saved identity (or finishes an interrupted one). For another
+person change `name`. Then generate with template **2**{after}.
 
-FACE_PACK = ("- `models/insightface/models/antelopev2/`: the insightface **antelopev2** pack, its `.onnx` "
-             "files directly in that folder (`buffalo_l` works too; both are for non-commercial use only)")
-
-
-def train_notes(arch: str, name: str, checkpoint: str, size: int) -> dict:
-    label = "SDXL" if arch == "sdxl" else "SD1.5"
-    memory = ("SDXL training is heavy: gradient checkpointing is on (auto); if memory runs out, lower "
-              "`batch_size` to 4 or 2." if arch == "sdxl" else "If memory runs out, lower `batch_size`.")
+**How the identity is used**: **Apply ID-Adapter** adds it to every cross-attention (the full method), and
+`embedding:{NAME}` in the prompt is the two learned words. The prompts read Learn ID Token's `clip`
+output, so they are encoded after training has saved `embedding:{NAME}` and find it in this same run.
+""", 900, 330)
     return {
-        "readme": _note(f"ID-EA: train an identity, then generate ({label})", f"""
-## Train an identity, then use it ({label})
-**Models** (in `ComfyUI/models/`):
-- `checkpoints/{checkpoint}` or any {label} checkpoint: train and generate with the same one
-{FACE_PACK}
-
-**Photos**: 1 to 5 photos of one person in `ComfyUI/input/` (or upload them in the Load Image nodes);
-add more with further Image Batch nodes. Faces are cropped to {size} px.
-
-**Queue** once. Learn ID Token trains 320 steps at batch 8 and saves
-- `models/idea/{name}.safetensors` (for Load Identity)
-- `models/embeddings/{name}.safetensors` (`embedding:{name}` in any prompt)
-
-Afterwards generate with **idea_saved_identity**{" (with this SDXL checkpoint and a 1024 px latent)" if arch == "sdxl" else ""}.
-`resume` is on, so queueing again (even after a restart) reuses the saved identity, or finishes it
-if it was interrupted, instead of training again. For another person change `name`.
-""", width=400, height=350),
-        "train": _note("Training", f"""
-Defaults are the paper's: 2 tokens, 320 steps, batch 8, learning rate 0.0015 per sample.
-{memory} Interrupting saves the steps done; the next queue continues them.
-""", width=300, height=120),
-        "routes": _note("How the identity is used", f"""
-- **Apply ID-Adapter**: the trained adapter adds the identity to every cross-attention (the full method).
-- **`embedding:{name}`** in the prompt: the two learned tokens, usable in any workflow.
-
-The prompts take their CLIP from Learn ID Token's `clip` output, so they are encoded after training
-has saved `embedding:{name}` and find it in this same run.
-""", width=300, height=250),
-        "likeness": _note("Likeness", """
-Face Similarity compares the faces in the new images with the reference photos: the cosine of
-their face embeddings, higher is more alike. Use the same model pack as FaceID Embed and compare
-numbers only within one pack. Images without a face count as misses.
-""", width=280, height=160),
+        "readme": readme,
+        "train": note("Training settings", f"""
+The paper's recipe: 2 tokens, 320 steps, learning rate 0.0015 per sample, batch {BATCH[arch]}{
+" (the paper's 8, halved for 1024 px)" if arch == "sdxl" else ""}. Out of memory: lower `batch_size`,
+or set `gradient_checkpointing` on. Cancelling keeps the steps done; the next queue continues them.
+""", 255, 200),
+        "check": note("About the likeness number", """
+**Face Similarity** shows on the node the cosine similarity of the faces in the new image and in
+the reference photos: higher is more alike. Compare numbers only within one model pack (use the same
+pack as FaceID Embed). An image without a face counts as a miss.
+""", 220, 240),
     }
 
 
-def saved_notes(name: str, checkpoint: str, controlnet: str | None, pose_image: str) -> dict:
-    pose = (f"- `controlnet/{controlnet}` or another SD1.5 OpenPose ControlNet\n\n**Pose image**: an OpenPose "
-            f"skeleton (`{pose_image}` in `ComfyUI/input/`), e.g. made from a photo with an OpenPose "
-            "preprocessor node. Lower `strength` to loosen the pose.\n") if controlnet else ""
-    return {"readme": _note("ID-EA: generate with a saved identity", f"""
-## Generate with a saved identity{" and a pose" if controlnet else ""}
-**Models** (in `ComfyUI/models/`):
-- `checkpoints/{checkpoint}`: the checkpoint the identity was trained on (or one of the same base)
-- `idea/{name}.safetensors` and `embeddings/{name}.safetensors`: both written by Learn ID Token
-  (idea_train_and_generate); press **R** to refresh the lists after training
-{pose}
-**Prompt**: keep `embedding:{name}` (the learned tokens); Apply ID-Adapter adds the identity to every
-cross-attention. Lower its `weight` for a lighter touch, or `end_at` to free the late steps.
-""", height=300 if controlnet else 240)}
+def saved_notes(controlnet: bool) -> dict:
+    pose = ("\n- `ComfyUI/models/controlnet/`: an SD1.5 OpenPose ControlNet, chosen in **Load ControlNet**. The "
+            f"workflow names [{CONTROLNET}]({MODEL_SOURCES[CONTROLNET][1]}).") if controlnet else ""
+    pose_image = (f"\n\n**Pose image**: an OpenPose skeleton in `ComfyUI/input/` (the workflow names `{POSE_IMAGE}`), "
+                  "e.g. made from a photo by an OpenPose preprocessor node. Lower `strength` to loosen the pose."
+                  ) if controlnet else ""
+    heading = "Generate with a learned person" + (" in a pose" if controlnet else "")
+    return {"readme": note(f"Read me: {heading.lower()}", f"""
+## {heading} (SD1.5)
+{models_note(checkpoint_line("sd1", "the one the identity was trained on, or another of that base"))}{pose}
+
+**The identity**, both files written by Learn ID Token (template **1**):
+{result_lines(NAME)}
+
+Press **R** to refresh the lists after training.{pose_image}
+
+**Prompt**: keep `embedding:{NAME}`. Lower Apply ID-Adapter's `weight` for a lighter touch, or
+`end_at` to free the late steps.
+""", 760, 300 if controlnet else 250)}
 
 
-def two_people_notes() -> dict:
-    a, b = PEOPLE
-    return {
-        "readme": _note("ID-EA: two people in one picture", f"""
-## Two people in one picture
-**Models**:
-- `ComfyUI/models/checkpoints/{CHECKPOINTS["sd1"]}`: the SD1.5 checkpoint both identities were
-  trained on (Stable Diffusion 1.5 or a fine-tune, e.g. from Hugging Face)
-- `ComfyUI/models/idea/{a}.safetensors`, `ComfyUI/models/embeddings/{a}.safetensors`,
-  `ComfyUI/models/idea/{b}.safetensors`, `ComfyUI/models/embeddings/{b}.safetensors`: made by
-  **idea_train_and_generate**, run once per person (`name` = `{a}`, then `{b}`); press **R** to
-  refresh the lists afterwards
-- `ComfyUI/models/insightface/models/antelopev2/`: the `.onnx` files of the insightface
-  **antelopev2** pack (from the insightface project; the pack IPAdapter FaceID, InstantID and PuLID
-  use; `buffalo_l` works too; non-commercial use only)
+# ---- layouts: columns left to right, groups framing their members ----
 
-**Photos**: one photo of each person in `ComfyUI/input/` (`{PEOPLE_PHOTOS[0]}`, `{PEOPLE_PHOTOS[1]}`), only
-to score the likeness.
-
-Each person's prompt is enriched with their own identity by **Apply ID-Adapter to Conditioning** and
-restricted to their half of the picture; the background prompt covers the whole picture. Every model
-file is needed: a missing one stops the whole run with a message (ComfyUI itself only warns about a
-missing `embedding:` name, so keep both embedding files in place).
-""", width=440, height=380),
-        "regions": _note("Regions", """
-**Conditioning (Set Area with Percentage)** puts person A on the left half (x 0, width 0.5) and B on
-the right (x 0.5). Use **Conditioning (Set Mask)** for other shapes, and **Conditioning (Set Timestep
-Range)** on a person's conditioning to limit their identity to part of the steps.
-""", width=420, height=150),
-        "likeness": _note("Likeness", """
-Each **Face Similarity** scores one face of the picture against that person's reference photo:
-`face_index` 0 is the leftmost face (A), 1 the next (B). Higher is more alike; a missing face
-counts as a miss.
-""", width=420, height=150),
-    }
+def train_layout(arch: str) -> dict:
+    """Two lanes keep the long wires clear of every node: FaceID Embed's reference to Face Similarity
+    runs along the top of the flow (only notes sit above it), the checkpoint's VAE to VAE Decode along
+    the bottom; the face side enters the nodes from above, the checkpoint from below."""
+    columns = [
+        [at("note:readme", span=True), at("2", 420)],
+        wide(at("5", 420), at("1", 1060), gap=100),
+        wide(at("7", 600), gap=140),
+        wide(at("note:train", 0, span=True), at("8", 580), gap=80),
+        wide(at("13", 220), at("9", 520), "11", "12", at("10", 990), gap=100),
+        wide(at("14", 900), gap=100),
+        wide(at("15", 1230), gap=80),
+        [at("note:check", 0), at("17", 380), "16"],
+    ]
+    groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),
+              group("2 · Learn the person", COLORS["train"], "7", "8"),
+              group("3 · Generate with it", COLORS["generate"], "13", "9", "10", "11", "12", "14", "15"),
+              group("4 · Look and compare", COLORS["check"], "17", "16")]
+    # Empty Latent Image has no input, so it waits above the top lane; its wire down to the sampler is
+    # the one that crosses the reference's lane.
+    return layout(columns, groups, train_notes(arch), crossings=[(("13", "14"), ("5", "17"))])
 
 
-def _two_people_layout() -> dict:
-    return {"place": placed_layout.two_people_plan(two_people(), two_people_notes(), COLORS)}
+def saved_layout(controlnet: bool) -> dict:
+    """The checkpoint's VAE runs along the bottom to VAE Decode; the rest flows above it."""
+    if controlnet:
+        columns = [[at("note:readme", span=True), at("1", 460), at("2", 1028)],
+                   wide(at("4", 400), "5", at("3", 750), gap=60),
+                   [at("10", 610), at("11", 868)],
+                   wide(at("12", 510), at("6", 1046), gap=60),
+                   wide(at("7", 710), gap=80),
+                   [at("8", 410)],
+                   [at("9", 390)]]
+        groups = [group("1 · Models", COLORS["train"], "1", "2"),
+                  group("2 · Prompts", COLORS["generate"], "4", "5", "3"),
+                  group("3 · Pose", COLORS["photos"], "10", "11"),
+                  group("4 · Generate in the pose", COLORS["generate"], "12", "6", "7", "8", "9")]
+        # the pose column sits between the prompts and Apply ControlNet: the adapted model and the
+        # checkpoint's VAE pass it on their way right, once each
+        crossings = [(("3", "7"), ("11", "12")), (("1", "8"), ("4", "12"))]
+    else:
+        columns = [[at("note:readme", span=True), at("2", 370), at("1", 970)],
+                   wide(at("3", 370), "4", "5", "6", gap=60),
+                   wide(at("7", 480), gap=80),
+                   [at("8", 990)],
+                   [at("9", 950)]]
+        groups = [group("1 · Models", COLORS["train"], "2", "1"),
+                  group("2 · Generate", COLORS["generate"], "3", "4", "5", "6", "7", "8", "9")]
+        crossings = []
+    return layout(columns, groups, saved_notes(controlnet), crossings)
 
 
-def _section(title: str, color: str, *columns: list) -> dict:
-    return {"title": title, "color": color, "columns": [list(c) for c in columns]}
+@dataclass(frozen=True)
+class Workflow:
+    """One bundled workflow: `key` names it in tests and screenshots, `title` is its file name and
+    so the template card's title (no '-' or '_': the card's description turns them into spaces).
+    check_only: node ids of the models only a likeness check reads, which the picture is made
+    without (every other model is needed by every output, so a missing one refuses the whole prompt)."""
+
+    key: str
+    title: str
+    prompt: Callable[[], dict]
+    layout: Callable[[], dict]
+    check_only: tuple[str, ...] = ()
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.title}.json"
 
 
-def _train_layout(arch: str) -> dict:
-    return {"rows": [
-        [_section("Read me", COLORS["notes"], ["note:readme"]),
-         _section("1 · Reference photos → face", COLORS["photos"], ["2"], ["3"], ["4", "5"]),
-         _section("2 · Learn the identity", COLORS["train"], ["1", "7", "note:train"], ["8"], ["9"])],
-        [_section("3 · Generate with it", COLORS["generate"], ["10", "13"], ["11", "12"], ["note:routes"],
-                  ["14"], ["15", "16"]),
-         _section("4 · Check", COLORS["check"], ["6"], ["17", "18"], ["note:likeness"])],
-    ], "notes": train_notes(arch, NAME, CHECKPOINTS[arch], SIZES[arch]), "sizes": NODE_SIZES}
+WORKFLOWS = {w.key: w for w in (
+    Workflow("idea_train_and_generate", "1 Start here. Learn a person from photos, then generate (SD1.5)",
+             lambda: train_and_generate("sd1"), lambda: train_layout("sd1")),
+    Workflow("idea_saved_identity", "2 Generate with a learned person (SD1.5)",
+             lambda: saved_identity(False), lambda: saved_layout(False)),
+    Workflow("idea_controlnet_pose", "3 A learned person in a ControlNet pose (SD1.5)",
+             lambda: saved_identity(True), lambda: saved_layout(True)),
+    Workflow("idea_sdxl", "4 Learn a person from photos, then generate (SDXL)",
+             lambda: train_and_generate("sdxl"), lambda: train_layout("sdxl")),
+    Workflow("idea_two_people", "5 Two people in one picture (SD1.5)",
+             two_people_workflow.two_people, two_people_workflow.two_people_layout,
+             check_only=two_people_workflow.CHECK_MODELS),
+)}
+
+_ARRANGE = (pathlib.Path(__file__).with_name("arrange_workflow.js")).read_text(encoding="utf-8")
 
 
-def _saved_layout(controlnet: bool) -> dict:
-    readme = _section("Read me", COLORS["notes"], ["note:readme"])
-    identity = _section("1 · The saved identity", COLORS["train"], ["1", "2", "3"])
-    generate = _section(f"{3 if controlnet else 2} · Generate", COLORS["generate"], ["4", "5"], ["6", "7"], ["8", "9"])
-    rows = ([[readme, identity, _section("2 · Pose", COLORS["photos"], ["10", "12"], ["11"])], [generate]]
-            if controlnet else [[readme, identity, generate]])
-    return {"rows": rows, "notes": saved_notes(NAME, CHECKPOINTS["sd1"], CONTROLNET if controlnet else None,
-                                               POSE_IMAGE), "sizes": NODE_SIZES}
-
-
-WORKFLOWS = {
-    "idea_train_and_generate": (lambda: train_and_generate("sd1"), lambda: _train_layout("sd1")),
-    "idea_saved_identity": (lambda: saved_identity(False), lambda: _saved_layout(False)),
-    "idea_controlnet_pose": (lambda: saved_identity(True), lambda: _saved_layout(True)),
-    "idea_sdxl": (lambda: train_and_generate("sdxl"), lambda: _train_layout("sdxl")),
-    "idea_two_people": (two_people, _two_people_layout),
-}
-
-# Lays out the loaded graph: rows of titled groups, each group columns of nodes stacked top-down
-# (heights as the frontend computed them), notes created as MarkdownNote nodes where named.
-_ARRANGE = """async ({rows, notes, sizes}) => {
-  const g = app.graph, GAP = 30, PAD = 24, TITLE = LiteGraph.NODE_TITLE_HEIGHT, HEAD = 50;
-  const Group = LiteGraph.LGraphGroup || window.LGraphGroup;
-  for (const group of [...g.groups]) g.remove(group);
-  const resolve = (item) => {
-    if (!item.startsWith('note:')) {
-      const n = g.getNodeById(+item), size = sizes[n.type] || n.size;
-      n.size = [Math.round(size[0]), Math.round(size[1])];
-      return n;
-    }
-    const spec = notes[item.slice(5)], n = LiteGraph.createNode('MarkdownNote');
-    n.title = spec.title; n.widgets[0].value = spec.text; n.size = spec.size; g.add(n); return n;
-  };
-  let y = 0;
-  for (const row of rows) {
-    let x = 0, rowBottom = y;
-    const made = [];
-    for (const section of row) {
-      let cx = x + PAD, bottom = y + HEAD;
-      for (const column of section.columns) {
-        let cy = y + HEAD + TITLE, width = 0;
-        for (const item of column) {
-          const n = resolve(item);
-          n.pos = [cx, cy];
-          cy += n.size[1] + TITLE + GAP;
-          width = Math.max(width, n.size[0]);
-        }
-        cx += width + GAP;
-        bottom = Math.max(bottom, cy - GAP);
-      }
-      const group = new Group(section.title);
-      group.color = section.color;
-      group.pos = [x, y];
-      group.size = [cx - GAP + PAD - x, bottom + PAD - y];
-      g.add(group); made.push(group);
-      x = cx - GAP + PAD + GAP * 2;
-      rowBottom = Math.max(rowBottom, bottom + PAD);
-    }
-    for (const group of made) group.size = [group.size[0], rowBottom - y];
-    y = rowBottom + GAP * 2;
-  }
-  g.setDirtyCanvas(true, true);
-  const {workflow} = await app.graphToPrompt();
-  workflow.extra.ds = {scale: 1, offset: [0, 0]};
-  return JSON.parse(JSON.stringify(workflow));
-}"""
-
-
-def build(page, name: str) -> dict:
-    """The UI workflow `name`: converted by the frontend, then arranged with groups and notes."""
-    make_prompt, make_layout = WORKFLOWS[name]
-    workflow = page.api_to_ui(make_prompt(), name)
-    report = page.load_workflow(workflow, name)
+def build(page, key: str) -> dict:
+    """The UI workflow `key`: converted by the frontend, arranged, and its models' sources attached."""
+    spec = WORKFLOWS[key]
+    workflow = page.api_to_ui(spec.prompt(), spec.title)
+    report = page.load_workflow(workflow, spec.title)
     if report.missing_node_types:
-        raise RuntimeError(f"{name}: the frontend lacks node types {report.missing_node_types}")
-    layout = make_layout()
-    if "place" in layout:  # laid out node by node (tools/placed_layout.py)
-        return page.page.evaluate(placed_layout.PLACE, layout["place"])
-    return page.page.evaluate(_ARRANGE, layout)
+        raise RuntimeError(f"{key}: the frontend lacks node types {report.missing_node_types}")
+    return attach_model_sources(page.page.evaluate(_ARRANGE, spec.layout()))
 
 
 def write_all(server_url: str, out_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -370,9 +275,9 @@ def write_all(server_url: str, out_dir: pathlib.Path) -> list[pathlib.Path]:
     written = []
     with Frontend(server_url) as browser:
         page = browser.open_page()
-        for name in WORKFLOWS:
-            path = out_dir / f"{name}.json"
-            path.write_text(json.dumps(build(page, name), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for key, spec in WORKFLOWS.items():
+            path = out_dir / spec.file_name
+            path.write_text(json.dumps(build(page, key), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             written.append(path)
     return written
 

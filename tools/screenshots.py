@@ -1,10 +1,13 @@
-"""Screenshots of the bundled workflows for the README: docs/screenshots/<workflow>.png.
+"""Screenshots of the bundled workflows for the README: docs/screenshots/<key>.png, and the template
+browser's thumbnails, workflows/<title>.jpg (keys and titles: tools/make_workflows.py).
 
-Each file in workflows/ is loaded into the real frontend (headless Chromium, tests/support/frontend.py)
-as a dropped file is, checked to load cleanly, fitted to the view and saved; so the pictures show what
-a user sees and are remade, not hand-edited, when a workflow changes.
+Each workflow file is loaded into the real frontend (headless Chromium, tests/support/frontend.py)
+as a dropped file is, checked to load cleanly, fitted to the view and saved, at the frontend's default
+settings (text is drawn only where a node's text would be at least 8 px on screen, so a picture
+whose zoom is too small for that is refused rather than saved as grey boxes). So the pictures show
+what a user sees and are remade, not hand-edited, when a workflow changes.
 
-    python tools/screenshots.py [--url http://127.0.0.1:8188] [--out docs/screenshots] [NAME ...]
+    python tools/screenshots.py [--url http://127.0.0.1:8188] [--out docs/screenshots] [KEY ...]
 
 Without --url a throw-away server is started whose input folder holds placeholder pictures under
 the names the workflows' Load Image nodes use (a running server shows its own files instead).
@@ -21,15 +24,15 @@ import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools"))
 
 log = logging.getLogger("screenshots")
 
 WORKFLOWS = REPO / "workflows"
 OUT = REPO / "docs" / "screenshots"
 SIZE = (1920, 1080)
-# Text stays drawn down to this font size on screen (the frontend's default, 8 px, draws a large
-# graph fitted to the window as bare boxes); no render statistics in the corner.
-SETTINGS = {"LiteGraph.Canvas.MinFontSizeForLOD": 4, "Comfy.Graph.CanvasInfo": False}
+# The frontend's defaults, except the render statistics it prints in the corner.
+SETTINGS = {"Comfy.Graph.CanvasInfo": False}
 # Screen margins (left, top, right, bottom; CSS px) kept free of the graph: the side bar, the tab bar
 # with the floating workflow menu and Run button, and the zoom controls.
 CHROME = (80, 100, 30, 80)
@@ -46,7 +49,7 @@ _FIT = """async ([left, top, right, bottom]) => {
   ds.offset = [(left + (w - (x1 - x0) * scale) / 2) / scale - x0, (top + (h - (y1 - y0) * scale) / 2) / scale - y0];
   app.canvas.setDirty(true, true);
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return scale;
+  return {scale, lowQuality: app.canvas.low_quality};
 }"""
 
 
@@ -84,18 +87,21 @@ def write_thumbnail(screenshot: pathlib.Path, target: pathlib.Path, width: int =
     return target
 
 
-def screenshots(server_url: str, workflows: list[pathlib.Path], out_dir: pathlib.Path,
-                size: tuple[int, int] = SIZE, browser=None) -> list[pathlib.Path]:
-    """Load each workflow file and write <out_dir>/<stem>.png; a workflow that does not load
-    cleanly raises instead of being pictured. `browser`: an open support.frontend.Frontend to reuse."""
+def screenshots(server_url: str, keys: list[str], out_dir: pathlib.Path, size: tuple[int, int] = SIZE,
+                browser=None, workflows_dir: pathlib.Path = WORKFLOWS) -> list[pathlib.Path]:
+    """Load each workflow and write <out_dir>/<key>.png; a workflow that does not load cleanly, or
+    that the frontend would draw as bare boxes at this size, raises instead of being pictured.
+    `browser`: an open support.frontend.Frontend to reuse."""
+    from make_workflows import WORKFLOWS as REGISTRY
     from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
     if browser is None:
         with Frontend(server_url, *size) as own:
-            return screenshots(server_url, workflows, out_dir, size, own)
+            return screenshots(server_url, keys, out_dir, size, own, workflows_dir)
     prepare_user_settings(server_url, {**USER_SETTINGS, **SETTINGS})
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in workflows:
+    for key in keys:
+        path = workflows_dir / REGISTRY[key].file_name
         page = browser.open_page(prepare=False)  # a fresh tab bar for each picture
         try:
             page.page.set_viewport_size({"width": size[0], "height": size[1]})
@@ -103,23 +109,26 @@ def screenshots(server_url: str, workflows: list[pathlib.Path], out_dir: pathlib
             if report.problems:
                 raise RuntimeError(f"{path.name} did not load cleanly: {report.problems}")
             page.close_overlays()
-            scale = page.page.evaluate(_FIT, list(CHROME))
-            target = out_dir / f"{path.stem}.png"
+            view = page.page.evaluate(_FIT, list(CHROME))
+            if view["lowQuality"]:
+                raise RuntimeError(f"{path.name} fits the window only at {view['scale']:.2f}, where the frontend "
+                                   "draws nodes without their text; make the layout more compact")
+            target = out_dir / f"{key}.png"
             page.page.screenshot(path=str(target))
         finally:
             page.close()
-        log.info("wrote %s (zoom %.0f %%)", target, scale * 100)
+        log.info("wrote %s (zoom %.0f %%)", target, view["scale"] * 100)
         written.append(target)
     return written
 
 
 @contextlib.contextmanager
-def own_server(workflows: list[pathlib.Path]):
+def own_server(paths: list[pathlib.Path]):
     """A throw-away server with this pack and placeholder input pictures; yields its URL."""
     from support.server import ComfyServer
     with tempfile.TemporaryDirectory(prefix="idea-screenshots-") as base:
         server = ComfyServer(pathlib.Path(base))
-        for path in workflows:
+        for path in paths:
             for name in load_image_names(json.loads(path.read_text(encoding="utf-8"))):
                 placeholder(name, server.base / "input" / name)
         server.start()
@@ -130,18 +139,20 @@ def own_server(workflows: list[pathlib.Path]):
 
 
 def main() -> None:
+    from make_workflows import WORKFLOWS as REGISTRY
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="workflow names (default: every file in workflows/)")
+    parser.add_argument("keys", nargs="*", help=f"workflow keys (default: all of {sorted(REGISTRY)})")
     parser.add_argument("--url", help="a running ComfyUI with this pack (default: start one)")
     parser.add_argument("--workflows", type=pathlib.Path, default=WORKFLOWS)
     parser.add_argument("--out", type=pathlib.Path, default=OUT)
     args = parser.parse_args()
-    files = [args.workflows / f"{n}.json" for n in args.names] or sorted(args.workflows.glob("*.json"))
+    keys = args.keys or list(REGISTRY)
+    files = [args.workflows / REGISTRY[k].file_name for k in keys]
     with (contextlib.nullcontext(args.url) if args.url else own_server(files)) as url:
-        for path in screenshots(url, files, args.out):
+        for key, path in zip(keys, screenshots(url, keys, args.out, workflows_dir=args.workflows)):
             print(path)
-            print(write_thumbnail(path, args.workflows / f"{path.stem}.jpg"))
+            print(write_thumbnail(path, args.workflows / f"{REGISTRY[key].title}.jpg"))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ learned about frontend 1.32.9 on a fresh user directory:
   both are read, besides checking `LiteGraph.registered_node_types` directly.
 - Schema problems in a workflow file are shown as toasts ("Alert: Invalid workflow against zod
   schema", "Workflow Validation", "Workflow Links Fixed"), so toasts are collected too.
+- Models a workflow names in its nodes' `models` property (name, url, directory) that the server's
+  folder does not hold are listed in the missing-models dialog (`global-missing-models-warning`),
+  each with its folder, name and download link; these are reported apart from the problems, since a
+  test server never holds a user's models.
 Console noise that is not the workflow's fault is listed in IGNORED_CONSOLE with the reason.
 """
 from __future__ import annotations
@@ -51,6 +55,9 @@ IGNORED_CONSOLE = [
     (re.compile(r"TypeError: Cannot read properties of undefined \(reading 'id'\)[\s\S]*at onChange"),
      "frontend 1.32.9 bug at start-up: GraphView sets LiteGraph.Canvas.MinFontSizeForLOD before "
      "that setting is registered; happens on every page load, before any workflow"),
+    (re.compile(r"^Error fetching file size: TypeError: Failed to fetch[\s\S]*at fetchFileSize"),
+     "the missing-models dialog asks each model's download host for the file size; these machines "
+     "are offline and the harness blocks every request that leaves the ComfyUI server"),
 ]
 
 _INIT_SCRIPT = """
@@ -131,7 +138,10 @@ _DIALOGS = """() => Array.from(document.querySelectorAll('.p-dialog')).map(d => 
   id: d.getAttribute('aria-labelledby') || '',
   text: d.innerText.replace(/\\s+/g, ' ').trim().slice(0, 300),
   missing: Array.from(d.querySelectorAll('.comfy-missing-nodes span')).map(s => s.innerText.trim()),
+  models: Array.from(d.querySelectorAll('.comfy-missing-models [role=option] span[title]'))
+    .map(s => [s.innerText.trim(), s.getAttribute('title')]),
 }))"""
+MISSING_MODELS_DIALOG = "global-missing-models-warning"
 
 
 @dataclass
@@ -148,6 +158,7 @@ class LoadReport:
     dialogs: list[str]  # titles of the dialogs open after the load
     console_warnings: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # console errors dropped as known noise, with why
+    missing_models: list[tuple[str, str]] = field(default_factory=list)  # ("folder / name", url) listed
 
     @property
     def problems(self) -> list[str]:
@@ -249,10 +260,12 @@ class FrontendPage:
             page_errors.append(f"loadGraphData threw: {result['thrown']}")
         dialog_missing = [m for d in dialogs for m in d["missing"]]
         missing = sorted(set(result["unregistered"]) | set(result["hook"] or []) | set(dialog_missing))
-        other_dialogs = [d["text"] for d in dialogs if d["id"] != "global-missing-nodes"]
+        other_dialogs = [d["text"] for d in dialogs if d["id"] not in ("global-missing-nodes", MISSING_MODELS_DIALOG)]
+        models = [tuple(m) for d in dialogs if d["id"] == MISSING_MODELS_DIALOG for m in d["models"]]
         report = LoadReport(name=name, node_count=result["nodes"], missing_node_types=missing,
                             dialog_missing=dialog_missing, console_errors=errors, page_errors=page_errors,
-                            toasts=toasts, dialogs=other_dialogs, console_warnings=warnings, ignored=ignored)
+                            toasts=toasts, dialogs=other_dialogs, console_warnings=warnings, ignored=ignored,
+                            missing_models=models)
         log.info("loaded %s into the frontend: %d nodes, %d problem(s)", name, report.node_count,
                  len(report.problems))
         return report
@@ -322,14 +335,15 @@ class Frontend:
         else:
             route.abort("blockedbyclient")
 
-    def open_page(self, prepare: bool = True) -> FrontendPage:
+    def open_page(self, prepare: bool = True, size: tuple[int, int] | None = None) -> FrontendPage:
         """A new tab with the app ready, the first-run UI off (unless `prepare` is False) and
-        start-up messages and dialogs set aside."""
+        start-up messages and dialogs set aside; `size`: its viewport, if not the browser's."""
         if self._browser is None:
             raise RuntimeError("use Frontend as a context manager")
         if prepare:
             prepare_user_settings(self.url)
-        context = self._browser.new_context(viewport=self.viewport)
+        viewport = {"width": size[0], "height": size[1]} if size else self.viewport
+        context = self._browser.new_context(viewport=viewport)
         context.add_init_script(_INIT_SCRIPT % {"storage": json.dumps(LOCAL_STORAGE)})
         context.route("**/*", self._route)
         page = context.new_page()

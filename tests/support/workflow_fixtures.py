@@ -1,5 +1,8 @@
 """The bundled workflows as test prompts: UI file -> API prompt, the user's files swapped for test ones.
 
+Workflows are named by their key in tools/make_workflows.py (idea_train_and_generate, ...); the file
+is named by the template title the generator gives it (`path`).
+
 A user runs workflows/*.json with their own checkpoint, insightface pack, ControlNet and photos at
 full size. The tests run the same files with stand-ins: the tiny random SD1.5 checkpoint and
 ControlNet (tiny_models), the real SFace/YuNet pack (real_faces), real photos under the names the
@@ -26,6 +29,7 @@ import time
 from support import paths, real_faces, tiny_models
 from support.images import save_png
 from support.synthetic_faces import noise_image
+from support.tools import tool
 from support.workflow_api import ui_to_api
 
 log = logging.getLogger(__name__)
@@ -36,19 +40,27 @@ CHECKPOINT = "idea-tiny-sd15.safetensors"
 SDXL_CHECKPOINT = "idea-sdxl-narrow.safetensors"
 CONTROLNET = "idea-tiny-controlnet.safetensors"
 # what a Load Image node's file is in the tests: a real photo by name, or None for a plain picture
-INPUTS = {"my_person_1.png": "obama", "my_person_2.png": "obama2", "pose.png": None,
-          "person_a.png": "obama3", "person_b.png": "biden"}
+INPUTS = {"my_person_1.png": "obama", "pose.png": None, "person_a.png": "obama3", "person_b.png": "biden"}
 SMALL = 64  # training resolution, face crops and latent images, in pixels
 SDXL_VERSION = 1
 SDXL_FILE = f"idea-sdxl-narrow-v{SDXL_VERSION}.safetensors"
 
 
+def registry() -> dict:
+    """key -> the generator's Workflow (title, prompt, layout)."""
+    return tool("make_workflows").WORKFLOWS
+
+
+def path(name: str) -> pathlib.Path:
+    return WORKFLOWS_DIR / registry()[name].file_name
+
+
 def load(name: str) -> dict:
-    return json.loads((WORKFLOWS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return json.loads(path(name).read_text(encoding="utf-8"))
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in WORKFLOWS_DIR.glob("*.json"))
+    return sorted(registry())
 
 
 def to_api(workflow: dict, object_info: dict) -> dict:
@@ -86,7 +98,6 @@ def substitute(prompt: dict, *, checkpoint: str = CHECKPOINT, identity_name: str
         "CheckpointLoaderSimple": {"ckpt_name": checkpoint},
         "ControlNetLoader": {"control_net_name": CONTROLNET},
         "IDEA_FaceIDEmbed": {"model_pack": FACE_PACK, "crop_size": SMALL},
-        "IDEA_FaceSimilarity": {"model_pack": FACE_PACK},
         "IDEA_LearnIDToken": {"steps": steps, "batch_size": batch_size, "resolution": SMALL},
         "EmptyLatentImage": {"width": SMALL, "height": SMALL, "batch_size": 1},
         "KSampler": {"steps": 2},

@@ -1,0 +1,104 @@
+"""What the real frontend shows of the pack's nodes: every output by its name, Face Similarity's
+summary on the node itself, node search by the words people type, and Load Identity's search preview.
+
+Frontend 1.32.9 searches node names and display names only (fuzzy, and a word must start within the
+first 30 or so characters), so the display names carry the words: "FaceID Embed (Face Embedding)",
+"Learn ID Token (Textual Inversion)", "ID-Enhancer (New Identity)", "Apply ID-Adapter (Identity)".
+"""
+from __future__ import annotations
+
+import pytest
+from support import real_faces
+from support import workflow_fixtures as wf
+from support.frontend import Frontend
+
+STORES = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
+OUTPUTS = {
+    "IDEA_FaceIDEmbed": ["face_embedding", "aligned_faces", "agreement"],
+    "IDEA_IDEnhancer": ["identity"],
+    "IDEA_LearnIDToken": ["identity", "loss_curve", "clip"],
+    "IDEA_ApplyIDAdapter": ["model"],
+    "IDEA_ApplyIDAdapterConditioning": ["conditioning"],
+    "IDEA_LoadIdentity": ["identity"],
+    "IDEA_FaceSimilarity": ["similarities", "mean_similarity", "face_found_share", "summary"],
+}
+SEARCHES = {
+    "embedding": {"IDEA_FaceIDEmbed"},
+    "textual inversion": {"IDEA_LearnIDToken"},
+    "identity": {"IDEA_LoadIdentity", "IDEA_IDEnhancer", "IDEA_ApplyIDAdapter"},
+}
+
+# Face Similarity after FaceID Embed on one photo, queued from the page as the Run button does; the
+# summary box is read once the server reports the node executed.
+RUN_SIMILARITY = f"""async ([photo, pack]) => {{
+  const face = {{provider: "CPU", detection_size: 640}};
+  app.graph.clear();
+  app.loadApiJson({{
+    "1": {{class_type: "LoadImage", inputs: {{image: photo}}}},
+    "2": {{class_type: "IDEA_FaceIDEmbed", inputs: {{images: ["1", 0], model_pack: pack, face_selection: "largest",
+           face_index: 0, crop_size: 128, ...face}}}},
+    "3": {{class_type: "IDEA_FaceSimilarity", inputs: {{images: ["1", 0], reference: ["2", 0], model_pack: pack, ...face}}}},
+  }}, "similarity");
+  const node = app.graph.nodes.find(n => n.type === "IDEA_FaceSimilarity");
+  const box = () => node.widgets.find(w => w.name === "summary_text");
+  const before = box().value;
+  const api = window.comfyAPI.api.api;
+  const executed = new Promise(done => api.addEventListener("executed", e => {{
+    if (String(e.detail.node) === String(node.id)) done(e.detail.output); }}));
+  const sent = (await app.graphToPrompt()).output[String(node.id)].inputs;
+  await app.queuePrompt(0, 1);
+  const output = await Promise.race([executed, new Promise(r => setTimeout(() => r(null), 120000))]);
+  await new Promise(r => requestAnimationFrame(r));
+  return {{before, after: box().value, output, sent, saved: node.serialize().widgets_values}};
+}}"""
+
+
+@pytest.fixture(scope="module")
+def node_server(server):
+    real_faces.write_real_pack(server.base / "models", wf.FACE_PACK)
+    wf.install_pictures(server.base / "input")
+    return server
+
+
+@pytest.fixture(scope="module")
+def page(node_server):
+    with Frontend(node_server.url, 1280, 720) as browser:
+        yield browser.open_page()
+
+
+def test_every_output_shows_its_name_not_its_type(node_server, page):
+    info = node_server.get("/object_info")
+    shown = page.page.evaluate("""(types) => Object.fromEntries(types.map(t =>
+      [t, LiteGraph.createNode(t).outputs.map(o => o.label || o.localized_name || o.name)]))""", list(OUTPUTS))
+    for node_type, names in OUTPUTS.items():
+        assert info[node_type]["output_name"] == names
+        assert shown[node_type] == names
+
+
+@pytest.mark.parametrize("query", list(SEARCHES))
+def test_node_search_finds_the_nodes_by_the_words_people_type(page, query):
+    found = page.page.evaluate(f"(q) => {STORES}.get('nodeDef').nodeSearchService.searchNode(q).map(d => d.name)", query)
+    assert SEARCHES[query] <= set(found), found
+
+
+def test_load_identity_search_preview_names_a_file(page):
+    """The search preview prints each widget's default ('undefined' for a list without one): it is
+    the file Learn ID Token writes under its default name, when that or no file is saved, else the
+    first file (tests/test_load_identity.py covers the empty folder)."""
+    spec = page.page.evaluate(f"() => {STORES}.get('nodeDef').nodeDefsByName['IDEA_LoadIdentity'].inputs.identity_file")
+    files = spec["options"]
+    expected = "my_person.safetensors" if not files or "my_person.safetensors" in files else files[0]
+    assert spec["default"] == expected
+    assert page.page.evaluate("() => LiteGraph.createNode('IDEA_LoadIdentity').widgets[0].value") == expected
+
+
+def test_face_similarity_shows_its_summary_on_the_node(page):
+    page.close_overlays()
+    result = page.page.evaluate(RUN_SIMILARITY, ["my_person_1.png", wf.FACE_PACK])
+    assert result["output"] is not None, "Face Similarity did not run"
+    [text] = result["output"]["text"]
+    assert result["before"] == "" and result["after"] == text
+    assert text.startswith("image 1: ") and "mean" in text
+    assert "summary_text" not in result["sent"]  # shown only: not sent with the prompt...
+    # ...nor saved in the workflow: only the inputs' widgets are
+    assert result["saved"] == [wf.FACE_PACK, "CPU", 640, "largest", 0]

@@ -1,0 +1,131 @@
+"""The bundled workflows as a person reads them in the real frontend, at its default settings.
+
+Checked on the canvas the frontend draws (support/workflow_layout.py): data flows left to right, no
+wire runs behind a node or a note, no two wires cross unless the generator names that crossing, no
+node, note or group overlaps another, no two things share a title; the frontend's own Fit View at
+1920x1080 still draws the nodes' text; the saved view opens on the Read-me note, below the menu.
+"""
+from __future__ import annotations
+
+import pytest
+from support import workflow_fixtures as wf
+from support.frontend import Frontend, prepare_user_settings
+from support.tools import tool
+from support.workflow_layout import GEOMETRY_JS, analyse
+
+NAMES = wf.names()
+MAKE = tool("make_workflows")
+STORES = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
+
+# The frontend's Fit View (the "." key), as it animates it; returns the zoom and whether the canvas
+# then draws nodes as bare boxes (LiteGraph's low-quality mode below MinFontSizeForLOD).
+FIT_VIEW = f"""async () => {{
+  {STORES}.get('command').execute('Comfy.Canvas.FitView');
+  await new Promise(r => setTimeout(r, 600));
+  return {{scale: app.canvas.ds.scale, lowQuality: app.canvas.low_quality}};
+}}"""
+
+# Where the Read-me note's title bar and heading appear on screen, and what the page shows there.
+README_ON_SCREEN = """() => {
+  const note = app.graph.nodes.find(n => n.type === 'MarkdownNote' && n.title.startsWith('Read me'));
+  const [x, y] = app.canvas.ds.convertOffsetToCanvas([note.pos[0] + 40, note.pos[1] - LiteGraph.NODE_TITLE_HEIGHT / 2]);
+  const rect = app.canvas.canvas.getBoundingClientRect();
+  const titleAt = document.elementFromPoint(rect.left + x, rect.top + y);
+  const heading = Array.from(document.querySelectorAll('h1, h2')).find(h => h.innerText.trim() &&
+    note.widgets[0].value.includes(h.innerText.trim()));
+  let headingAt = null, headingBox = null;
+  if (heading) {
+    const b = heading.getBoundingClientRect();
+    headingBox = [b.left, b.top, b.width, b.height];
+    headingAt = document.elementFromPoint(b.left + Math.min(30, b.width / 2), b.top + b.height / 2);
+  }
+  return {title: [x, y], titleOnCanvas: titleAt === app.canvas.canvas, heading: heading ? heading.innerText : null,
+          headingBox, headingVisible: !!(heading && headingAt && heading.contains(headingAt))};
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser(picture_server):
+    prepare_user_settings(picture_server.url)  # the first-run switches only: every drawing setting default
+    with Frontend(picture_server.url, 1920, 1080) as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    return browser.open_page(prepare=False)
+
+
+def crossing_pairs(report, geometry) -> set:
+    """The report's crossings as {((origin, target), (origin, target))} of node ids."""
+    title = {f"{n['title']} (#{n['id']})": str(n["id"]) for n in geometry["nodes"]}
+    pairs = set()
+    for text in report.crossings:
+        first, second = text.split(" x ")
+        wires = [tuple(title[end] for end in wire.split(" -> ")) for wire in (first, second)]
+        pairs.add(tuple(sorted(wires)))
+    return pairs
+
+
+def _node(node_id: int, x: float, y: float, title: str | None = None, titled: bool = True) -> dict:
+    return {"id": node_id, "type": "KSampler", "title": title or f"node {node_id}", "rect": [x, y, 100, 80],
+            "titled": titled}
+
+
+def _wire(wire_id: int, origin: int, target: int, start, end) -> dict:
+    return {"id": wire_id, "origin": origin, "origin_slot": 0, "target": target, "target_slot": 0,
+            "start": list(start), "end": list(end)}
+
+
+def test_the_layout_check_sees_crossings_backward_wires_and_wires_behind_nodes():
+    """The check itself, on drawn geometry: two wires that share no node and cross are found, wires
+    that share a node (a fan-out, or two inputs of one node) are not; a wire that runs backwards or
+    under a node that is not its end is found; a Reroute's hidden title counts for nothing."""
+    nodes = [_node(1, -100, -40), _node(2, 300, 160), _node(3, -100, 170), _node(4, 300, -40),
+             _node(9, 140, 500, title="node 1", titled=False)]
+    wires = [_wire(10, 1, 2, (0, 0), (300, 200)), _wire(11, 3, 4, (0, 210), (300, 0)),  # an X
+             _wire(12, 1, 4, (0, 0), (300, 10))]  # crosses wire 11 too, but shares node 4 with it
+    report = analyse({"nodes": nodes, "links": wires, "groups": []})
+    assert report.crossings == ["node 1 (#1) -> node 2 (#2) x node 3 (#3) -> node 4 (#4)"]
+    assert report.backward == [] and report.duplicate_titles == []
+    behind = analyse({"nodes": nodes + [_node(6, 120, 60)], "links": wires[:1], "groups": []})
+    assert behind.hidden == ["node 1 (#1) -> node 2 (#2) behind node 6 (#6)"]
+    backward = analyse({"nodes": nodes, "links": [_wire(13, 2, 3, (400, 200), (-100, 200))], "groups": []})
+    assert backward.backward == ["node 2 (#2) -> node 3 (#3)"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wires_run_left_to_right_in_the_open_and_cross_only_where_the_generator_says(page, name):
+    page.load_workflow(wf.load(name), name)
+    geometry = page.page.evaluate(GEOMETRY_JS)
+    report = analyse(geometry)
+    assert report.backward == [], "wires that run right to left"
+    assert report.hidden == [], "wires hidden behind a node or note"
+    assert report.overlapping == [] and report.outside_groups == []
+    assert report.duplicate_titles == []
+    accepted = {tuple(sorted(tuple(w) for w in pair)) for pair in MAKE.WORKFLOWS[name].layout()["crossings"]}
+    assert crossing_pairs(report, geometry) == accepted, report.crossings
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_view_at_default_settings_draws_the_nodes_text(page, name):
+    page.load_workflow(wf.load(name), name)
+    page.close_overlays()
+    assert page.page.evaluate(f"() => {STORES}.get('setting').get('LiteGraph.Canvas.MinFontSizeForLOD')") == 8
+    view = page.page.evaluate(FIT_VIEW)
+    assert not view["lowQuality"], f"Fit View shows {name} at {view['scale']:.2f}: bare boxes"
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)])
+def test_the_saved_view_opens_on_the_read_me_below_the_menu(browser, size):
+    page = browser.open_page(prepare=False, size=size)
+    try:
+        for name in NAMES:
+            page.load_workflow(wf.load(name), name)
+            page.close_overlays()
+            page.page.wait_for_timeout(300)
+            seen = page.page.evaluate(README_ON_SCREEN)
+            assert seen["titleOnCanvas"], f"{name}: the Read-me's title bar at {seen['title']} is covered"
+            assert seen["heading"] and seen["headingVisible"], (name, seen)
+    finally:
+        page.close()
