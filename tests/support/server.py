@@ -78,7 +78,8 @@ class ComfyServer:
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
-                return json.loads(resp.read())
+                body = resp.read()
+                return json.loads(body) if body else None  # /free answers 200 with no body
         except urllib.error.HTTPError as err:
             raise PromptFailed(f"{route} answered {err.code}: {err.read().decode(errors='replace')}") from err
 
