@@ -1,5 +1,5 @@
 """What the real frontend shows of the pack's nodes: every output by its name, Face Similarity's
-summary on the node itself, node search by the words people type, and Load Identity's search preview.
+summary and FaceID Embed's agreement on the node itself, node search by the words people type, and Load Identity's search preview.
 
 Frontend 1.32.9 searches node names and display names only (fuzzy, and a word must start within the
 first 30 or so characters), so the display names carry the words: "FaceID Embed (Face Embedding)",
@@ -102,3 +102,42 @@ def test_face_similarity_shows_its_summary_on_the_node(page):
     assert "summary_text" not in result["sent"]  # shown only: not sent with the prompt...
     # ...nor saved in the workflow: only the inputs' widgets are
     assert result["saved"] == [wf.FACE_PACK, "CPU", 640, "largest", 0]
+
+
+# FaceID Embed on two photos of one person (joined by the host's Image Batch), queued from the page;
+# its agreement box does not exist before the run (a saved workflow's layout keeps the node's size).
+RUN_AGREEMENT = """async ([first, second, pack]) => {
+  app.graph.clear();
+  app.loadApiJson({
+    "1": {class_type: "LoadImage", inputs: {image: first}},
+    "2": {class_type: "LoadImage", inputs: {image: second}},
+    "3": {class_type: "ImageBatch", inputs: {image1: ["1", 0], image2: ["2", 0]}},
+    "4": {class_type: "IDEA_FaceIDEmbed", inputs: {images: ["3", 0], model_pack: pack, provider: "CPU",
+           face_selection: "largest", face_index: 0, detection_size: 640, crop_size: 128,
+           on_mismatch: "stop", min_agreement: 0}},
+    "5": {class_type: "PreviewImage", inputs: {images: ["4", 1]}},
+  }, "agreement");
+  const node = app.graph.nodes.find(n => n.type === "IDEA_FaceIDEmbed");
+  const box = () => node.widgets.find(w => w.name === "agreement_text");
+  const before = {box: box() !== undefined, height: node.size[1]};
+  const api = window.comfyAPI.api.api;
+  const executed = new Promise(done => api.addEventListener("executed", e => {
+    if (String(e.detail.node) === String(node.id)) done(e.detail.output); }));
+  const sent = (await app.graphToPrompt()).output[String(node.id)].inputs;
+  await app.queuePrompt(0, 1);
+  const output = await Promise.race([executed, new Promise(r => setTimeout(() => r(null), 120000))]);
+  await new Promise(r => requestAnimationFrame(r));
+  return {before, after: box()?.value, height: node.size[1], output, sent, saved: node.serialize().widgets_values};
+}"""
+
+
+def test_faceid_embed_shows_the_photos_agreement_on_the_node(page):
+    page.close_overlays()
+    result = page.page.evaluate(RUN_AGREEMENT, ["my_person_1.png", "person_a.png", wf.FACE_PACK])
+    assert result["output"] is not None, "FaceID Embed did not run"
+    [text] = result["output"]["text"]
+    assert not result["before"]["box"] and result["after"] == text
+    assert text.startswith("photo 1: ") and "all 2 photos agree" in text
+    assert result["height"] > result["before"]["height"]  # the node grew to show it
+    assert "agreement_text" not in result["sent"]
+    assert result["saved"] == [wf.FACE_PACK, "CPU", "largest", 0, 640, 128, "stop", 0]
