@@ -6,6 +6,11 @@ from dataclasses import dataclass
 import torch
 
 
+def normalised_mean(rows: torch.Tensor) -> torch.Tensor:
+    """The identity's direction: the mean of L2-normalised rows, renormalised."""
+    return torch.nn.functional.normalize(rows.mean(dim=0), dim=-1)
+
+
 @dataclass(frozen=True)
 class FaceEmbedding:
     """Per-photo L2-normalised embeddings plus their normalised mean (method.md, component 1).
@@ -33,9 +38,8 @@ class FaceEmbedding:
         from_rows computes it, so it equals the embedding of those photos alone."""
         index = torch.as_tensor(indices, dtype=torch.long)
         rows = self.embeddings[index]
-        mean = torch.nn.functional.normalize(rows.mean(dim=0), dim=-1)
-        return FaceEmbedding(rows, mean, self.model_name, self.det_scores[index], self.keypoints[index],
-                             self.boxes[index])
+        return FaceEmbedding(rows, normalised_mean(rows), self.model_name, self.det_scores[index],
+                             self.keypoints[index], self.boxes[index])
 
     @staticmethod
     def from_rows(rows: torch.Tensor, model_name: str, det_scores: torch.Tensor,
@@ -43,6 +47,5 @@ class FaceEmbedding:
         """Normalise raw recogniser outputs and build the value (mean of normalised rows, renormalised)."""
         rows = rows.detach().to(torch.float32)
         normed = torch.nn.functional.normalize(rows, dim=-1)
-        mean = torch.nn.functional.normalize(normed.mean(dim=0), dim=-1)
-        return FaceEmbedding(normed, mean, model_name, det_scores.to(torch.float32),
+        return FaceEmbedding(normed, normalised_mean(normed), model_name, det_scores.to(torch.float32),
                              keypoints.to(torch.float32), boxes.to(torch.float32))

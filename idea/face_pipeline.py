@@ -83,7 +83,7 @@ def select_face(faces: list[DetectedFace], selection: str, index: int, photo: in
     if not faces:
         raise FaceNotFoundError(
             f"no face found in {where}.{hint} Use a photo where the face is clearly visible and at least "
-            "about 64 px wide, try a larger detection size, or remove that photo from the batch.")
+            f"about {MIN_FACE_PX} px wide, try a larger detection size, or remove that photo from the batch.")
     if selection == "largest":
         return max(faces, key=lambda f: f.area)
     if selection != "index":

@@ -17,7 +17,8 @@ import torch
 from .errors import InputError
 from .face_embedding import FaceEmbedding
 from .face_models import FaceModels
-from .face_pipeline import detect_faces, images_to_bgr_uint8, recognition_embedding, select_face
+from .face_pipeline import (FaceNotFoundError, detect_faces, images_to_bgr_uint8, recognition_embedding,
+                            select_face)
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,10 @@ def chosen_face_embedding(models: FaceModels, bgr: np.ndarray, selection: str = 
                           index: int = 0) -> np.ndarray | None:
     """The L2-normalised embedding of the chosen face in one BGR image (the largest, or the index-th
     from the left), or None when there is no such face."""
-    faces = detect_faces(models, bgr)
-    if not faces or (selection == "index" and index >= len(faces)):
+    try:
+        face = select_face(detect_faces(models, bgr), selection, index, photo=0, total=1)
+    except FaceNotFoundError:
         return None
-    face = select_face(faces, selection, index, photo=0, total=1)
     row = recognition_embedding(models, bgr, face.keypoints)
     return row / max(float(np.linalg.norm(row)), 1e-12)
 

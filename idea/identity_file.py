@@ -194,23 +194,22 @@ def check_container(path: str) -> None:
     size = os.path.getsize(path)
     with open(path, "rb") as file:
         start = file.read(9)
-    if start[:4] == b"PK\x03\x04":
-        raise IdentityFileError(f"{path} is a zip archive (how torch.save writes .pt/.ckpt checkpoints), "
-                                f"not safetensors; such files can run code when loaded; {ACCEPTED}")
-    # A pickle starts with PROTO (0x80) then its protocol number; a safetensors header length may
-    # also start with 0x80, so only call it a pickle when byte 8 is not the header's "{".
-    if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and start[8:9] != b"{":
-        raise IdentityFileError(f"{path} is a Python pickle (an old PyTorch checkpoint), not safetensors; "
-                                f"such files can run code when loaded; {ACCEPTED}")
-    if size < 9:
-        raise IdentityFileError(f"{path} is truncated or empty ({size} bytes); {ACCEPTED}")
-    (header_size,) = struct.unpack("<Q", start[:8])
-    if start[8:9] != b"{" or header_size > MAX_HEADER_BYTES:
-        raise IdentityFileError(f"{path} is not a safetensors file (no safetensors header); {ACCEPTED}")
-    if 8 + header_size > size:
-        raise IdentityFileError(f"{path} is truncated: its header needs {8 + header_size} bytes but the file "
-                                f"has {size}; {ACCEPTED}")
-    with open(path, "rb") as file:
+        if start[:4] == b"PK\x03\x04":
+            raise IdentityFileError(f"{path} is a zip archive (how torch.save writes .pt/.ckpt checkpoints), "
+                                    f"not safetensors; such files can run code when loaded; {ACCEPTED}")
+        # A pickle starts with PROTO (0x80) then its protocol number; a safetensors header length may
+        # also start with 0x80, so only call it a pickle when byte 8 is not the header's "{".
+        if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") and start[8:9] != b"{":
+            raise IdentityFileError(f"{path} is a Python pickle (an old PyTorch checkpoint), not safetensors; "
+                                    f"such files can run code when loaded; {ACCEPTED}")
+        if size < 9:
+            raise IdentityFileError(f"{path} is truncated or empty ({size} bytes); {ACCEPTED}")
+        (header_size,) = struct.unpack("<Q", start[:8])
+        if start[8:9] != b"{" or header_size > MAX_HEADER_BYTES:
+            raise IdentityFileError(f"{path} is not a safetensors file (no safetensors header); {ACCEPTED}")
+        if 8 + header_size > size:
+            raise IdentityFileError(f"{path} is truncated: its header needs {8 + header_size} bytes but the "
+                                    f"file has {size}; {ACCEPTED}")
         file.seek(8)
         header = file.read(header_size)
     _check_header(path, header, size - 8 - header_size)
@@ -250,9 +249,7 @@ def _entry_problem(entry, data_size: int) -> str | None:
     if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
             or not 0 <= offsets[0] <= offsets[1] <= data_size):
         return f"lies outside the file's {data_size} bytes of data (truncated or damaged)"
-    count = 1
-    for dim in shape:
-        count *= dim
+    count = math.prod(shape)
     if count * DTYPE_BYTES[dtype] != offsets[1] - offsets[0]:
         return (f"claims shape {shape} ({count * DTYPE_BYTES[dtype]} bytes) in {offsets[1] - offsets[0]} "
                 "bytes of data")
