@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 PROMPT = "a photo of a face of a person, studio light"
 NEGATIVE = "blurry, low quality"
 CFG = 7.0
-TRAINED_GAMMA = 0.5
-CONDITIONING_RUNS = 5  # the first is cold (copies of the adapter made); the median of the rest is warm  # an untrained adapter's gate is shut (gamma 0) and would be skipped entirely
+TRAINED_GAMMA = 0.5  # an untrained adapter's gate is shut (gamma 0) and would be skipped entirely
+CONDITIONING_RUNS = 5  # the first is cold (copies of the adapter made); the median of the rest is warm
 
 
 class _StepTimes:

@@ -37,7 +37,6 @@ import torch
 from bench_training import make_identity, reference_images
 
 log = logging.getLogger("bench.enhancer")
-ADAM_EPS = 1e-7
 
 
 def unit_faces(count: int, dim: int, seed: int) -> torch.Tensor:
@@ -97,7 +96,8 @@ def group_of(name: str) -> str:
 
 
 def train_and_watch(host, models, identity, steps: int, resolution: int, batch: int):
-    """Learn ID Token's own loop; the optimiser's pre-step hook reads every gradient it is handed."""
+    """Learn ID Token's own loop; the optimiser's pre-step hook reads every gradient it is handed and
+    counts the elements below AdamW's eps (the recipe's)."""
     trainer_mod, recipe = host.pack_module("nodes.id_trainer"), host.pack_module("idea.training_recipe")
     latents_mod = host.pack_module("nodes.reference_latents")
     sums, below, counts = collections.Counter(), collections.Counter(), collections.Counter()
@@ -113,7 +113,7 @@ def train_and_watch(host, models, identity, steps: int, resolution: int, batch: 
                 grad = param.grad.detach().float()
                 group = group_of(name)
                 sums[group] += float(grad.pow(2).sum())
-                below[group] += int((grad.abs() < ADAM_EPS).sum())
+                below[group] += int((grad.abs() < recipe.ADAM_EPS).sum())
                 counts[group] += grad.numel()
         trainer.optimizer.register_step_pre_hook(read_gradients)
         trainer.run()
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
                        "model": label, "device": "cpu", "batch": args.batch,
                        "resolution": args.resolution, "gamma": round(float(trained.adapter.gamma), 6),
                        **face_share(trained, faces, context), "gradients": gradients,
-                       "adam_eps": ADAM_EPS})
+                       "adam_eps": host.pack_module("idea.training_recipe").ADAM_EPS})
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0

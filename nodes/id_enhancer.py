@@ -38,11 +38,12 @@ class IDEnhancerNode(io.ComfyNode):
     @classmethod
     def execute(cls, face_embedding, clip, num_tokens, seed, train_enhancer) -> io.NodeOutput:
         layout = read_clip(clip)
-        anchor, initial = textual_anchor(clip, layout, num_tokens)
+        names = load_name_list()
+        anchor, initial = textual_anchor(clip, layout, num_tokens, names=names)
         identity = IdentityEmbedding.create(
             layout.arch, initial, anchor, face_embedding.mean, face_embedding.model_name, seed=seed,
             train_enhancer=train_enhancer, clip_layers=encoder_layers(clip, layout),
-            metadata={"anchor_names": f"{NAME_LIST_PATH.name} ({len(load_name_list())} names)",
+            metadata={"anchor_names": f"{NAME_LIST_PATH.name} ({len(names)} names)",
                       "face_model": face_embedding.model_name, "face_embedding_size": face_embedding.dim,
                       "reference_photos": face_embedding.count})
         return io.NodeOutput(identity)

@@ -21,7 +21,6 @@ from . import model_folders
 log = logging.getLogger(__name__)
 
 
-
 class NameTakenError(IDEAError, FileExistsError):
     """A new training run would replace a file the user already has; nothing is written."""
 
