@@ -32,8 +32,7 @@ def sdxl_identity(host, clip):
 def sd15(host, cache_dir):
     """Loaded by the core loader node inside inference mode, as in a user's graph: the weights are
     inference tensors, which training must cope with."""
-    tiny_models.install_checkpoint(host.base, "idea-tiny-sd15.safetensors", cache_dir=cache_dir)
-    model, clip, vae = host.run("CheckpointLoaderSimple", ckpt_name="idea-tiny-sd15.safetensors")
+    model, clip, vae = tiny_models.load_checkpoint(host, cache_dir)
     assert next(model.model.parameters()).is_inference()
     return model, clip, vae
 

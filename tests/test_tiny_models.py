@@ -37,8 +37,7 @@ def _context_widths_seen(host, model, positive, negative):
 @pytest.fixture(scope="module")
 def sd15(host, cache_dir):
     """(model, clip, vae) of the tiny file, through CheckpointLoaderSimple as a user would load it."""
-    tiny_models.install_checkpoint(host.base, "idea-tiny-sd15.safetensors", cache_dir=cache_dir)
-    return host.run("CheckpointLoaderSimple", ckpt_name="idea-tiny-sd15.safetensors")[:3]
+    return tiny_models.load_checkpoint(host, cache_dir)
 
 
 def test_tiny_checkpoint_is_cached_and_detected_as_sd15(host, cache_dir, sd15):

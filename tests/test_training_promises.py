@@ -16,8 +16,7 @@ FAST = dict(steps=2, batch_size=2, learning_rate=0.0015, seed=5, train_enhancer=
 
 @pytest.fixture(scope="module")
 def sd15(host, cache_dir):
-    tiny_models.install_checkpoint(host.base, "idea-tiny-sd15.safetensors", cache_dir=cache_dir)
-    return host.run("CheckpointLoaderSimple", ckpt_name="idea-tiny-sd15.safetensors")
+    return tiny_models.load_checkpoint(host, cache_dir)
 
 
 @pytest.fixture(scope="module")

@@ -205,6 +205,13 @@ def install_checkpoint(base_dir, name: str = "idea-tiny-sd15.safetensors", cache
     return _install(source, pathlib.Path(base_dir) / "models" / "checkpoints", name)
 
 
+def load_checkpoint(host, cache_dir=None, name: str = "idea-tiny-sd15.safetensors") -> tuple:
+    """(model, clip, vae) of the tiny checkpoint through the core CheckpointLoaderSimple, as a user's
+    graph loads it (so the weights are inference tensors)."""
+    install_checkpoint(host.base, name, cache_dir=cache_dir)
+    return tuple(host.run("CheckpointLoaderSimple", ckpt_name=name)[:3])
+
+
 def install_controlnet(base_dir, name: str = "idea-tiny-controlnet.safetensors", cache_dir=None) -> pathlib.Path:
     """Link the tiny ControlNet into <base_dir>/models/controlnet/<name> for ControlNetLoader."""
     source = tiny_controlnet(cache_dir or paths.cache_dir())
