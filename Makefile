@@ -1,25 +1,25 @@
 # The two commands a fresh machine needs: `make run` and `make test`. Both provision the host
 # (ComfyUI 0.3.75, a venv, this pack linked in) on first use; later runs take seconds. `make run`
 # installs only what running needs; `make test` adds the tests' packages and Debian's chromium.
-# IDEA_HOST_DIR puts the host somewhere other than .host/.
+# tools/provision.sh prints the env.sh of the host it made ready; its header lists the variables
+# that pick another host (COMFYUI_PATH, IDEA_COMFYUI_SOURCE), frontend (IDEA_FRONTEND) or folder.
 SHELL := /bin/bash
 PORT ?= 8188
 PYTEST_ARGS ?=
-HOST_DIR := $(or $(IDEA_HOST_DIR),.host)
 
 .PHONY: run test provision provision-tests bench-tiny
 
 provision:
-	@tools/provision.sh
+	@tools/provision.sh >/dev/null
 
 provision-tests:
-	@tools/provision.sh --with-tests
+	@tools/provision.sh --with-tests >/dev/null
 
-run: provision
-	@source "$(HOST_DIR)/env.sh" && tools/run_host.sh --listen 127.0.0.1 --port $(PORT)
+run:
+	@env_sh=$$(tools/provision.sh) && source "$$env_sh" && tools/run_host.sh --listen 127.0.0.1 --port $(PORT)
 
-test: provision-tests
-	@source "$(HOST_DIR)/env.sh" && "$$IDEA_PY" -m pytest tests $(PYTEST_ARGS)
+test:
+	@env_sh=$$(tools/provision.sh --with-tests) && source "$$env_sh" && "$$IDEA_PY" -m pytest tests $(PYTEST_ARGS)
 
-bench-tiny: provision-tests
-	@source "$(HOST_DIR)/env.sh" && "$$IDEA_PY" bench/run_all.py --tiny
+bench-tiny:
+	@env_sh=$$(tools/provision.sh --with-tests) && source "$$env_sh" && "$$IDEA_PY" bench/run_all.py --tiny

@@ -13,7 +13,7 @@ import tomllib
 import urllib.request
 
 from support import paths
-from support.host_copy import provisioned_copy
+from support.host_copy import isolated_host_env
 from support.server import free_port
 
 REPO = paths.REPO
@@ -54,7 +54,7 @@ def test_registry_metadata_matches_requirements_and_pack_version():
 def test_make_run_serves_the_ui_and_lists_the_nodes(tmp_path):
     """On a copy of the provisioned host (IDEA_HOST_DIR), so the shared one is never re-linked."""
     port = free_port()
-    env = dict(os.environ, PORT=str(port), IDEA_HOST_DIR=str(provisioned_copy(tmp_path / "host")))
+    env = dict(os.environ, PORT=str(port), **isolated_host_env(tmp_path / "host"))
     proc = subprocess.Popen(["make", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:

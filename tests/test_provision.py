@@ -1,22 +1,25 @@
 """tools/provision.sh and the Makefile: `make run` installs only what running needs and `make test`
-adds the tests' packages and chromium, a second run installs nothing, and COMFYUI_PATH or an enclosing
-ComfyUI selects the host. Every run here uses its own IDEA_HOST_DIR (a copy of the provisioned host, or
-an empty folder with COMFYUI_PATH and IDEA_PYTHON), so the shared host is never touched."""
+adds the tests' packages and chromium, a second run installs nothing, COMFYUI_PATH or an enclosing
+ComfyUI selects the host, and IDEA_COMFYUI_SOURCE builds one from a source tree. Every run here uses
+its own IDEA_HOST_DIR (a copy of the provisioned host, or an empty folder with COMFYUI_PATH and
+IDEA_PYTHON), so the shared host is never touched."""
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 
 from support import paths
-from support.host_copy import provisioned_copy
+from support.host_copy import isolated_host_env
 
 REPO = paths.REPO
+HOST_CHOICE = ("COMFYUI_PATH", "IDEA_PYTHON", "IDEA_HOST_DIR", "IDEA_COMFYUI_SOURCE", "IDEA_FRONTEND")
 
 
 def provision(env_extra: dict, script=REPO / "tools" / "provision.sh", args=(), make=None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COMFYUI_PATH", "IDEA_PYTHON", "IDEA_HOST_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in HOST_CHOICE}
     env.update(env_extra)
     command = ["make", "-s", make] if make else ["bash", str(script), *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
@@ -38,11 +41,14 @@ def env_file(host_dir) -> dict:
 
 
 def test_a_second_run_installs_nothing(tmp_path):
-    host_dir = provisioned_copy(tmp_path / "host")
-    provision({"IDEA_HOST_DIR": str(host_dir)}, args=["--with-tests"])  # may catch up on changed requirements
-    again = steps(provision({"IDEA_HOST_DIR": str(host_dir)}, args=["--with-tests"]))
-    assert not any(word in line for line in again for word in ("installing", "extracting", "creating")), again
-    assert os.path.realpath(host_dir / "ComfyUI" / "custom_nodes" / "ComfyUI-ID-EA") == str(REPO)
+    """On the host the suite runs on, whichever it is (the same variables select it again)."""
+    env = isolated_host_env(tmp_path / "host")
+    provision(env, args=["--with-tests"])  # may catch up on changed requirements
+    again = steps(provision(env, args=["--with-tests"]))
+    assert not any(word in line for line in again for word in ("installing", "extracting", "creating", "copying")), again
+    comfy = pathlib.Path(env_file(pathlib.Path(env["IDEA_HOST_DIR"]))["IDEA_COMFYUI"])
+    assert comfy == paths.comfyui_dir() or comfy == pathlib.Path(env["IDEA_HOST_DIR"]) / "ComfyUI"
+    assert os.path.realpath(comfy / "custom_nodes" / "ComfyUI-ID-EA") == str(REPO)
 
 
 def test_make_run_provisions_only_what_running_needs_and_make_test_adds_the_rest(tmp_path):
@@ -65,7 +71,7 @@ def test_make_run_provisions_only_what_running_needs_and_make_test_adds_the_rest
 def test_the_make_targets_call_the_provisioner_as_described():
     dry = {target: subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True).stdout
            for target in ("run", "test")}
-    assert "tools/provision.sh\n" in dry["run"] and "--with-tests" not in dry["run"], dry["run"]
+    assert "tools/provision.sh)" in dry["run"] and "--with-tests" not in dry["run"], dry["run"]
     assert "tools/provision.sh --with-tests" in dry["test"], dry["test"]
 
 
@@ -97,3 +103,58 @@ def test_a_pack_inside_custom_nodes_uses_that_comfyui(tmp_path):
     result = provision({"IDEA_PYTHON": sys.executable, "IDEA_HOST_DIR": str(host_dir)}, script=script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert env_file(host_dir)["IDEA_COMFYUI"] == str(enclosing)
+
+
+def fake_source_tree(root, version: str = "0.3.99"):
+    """A ComfyUI-like source tree with a version file, as an upstream checkout has."""
+    fake_comfyui(root)
+    (root / "comfyui_version.py").write_text(f'__version__ = "{version}"\n')
+    return root
+
+
+def test_a_source_archive_becomes_a_host_of_its_own(tmp_path):
+    tree = fake_source_tree(tmp_path / "src" / "ComfyUI-0.3.99")
+    archive = tmp_path / "ComfyUI-0.3.99.tar.gz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(tree.parent), tree.name], check=True)
+    host_dir = tmp_path / "host"
+    env = {"IDEA_COMFYUI_SOURCE": str(archive), "IDEA_PYTHON": sys.executable, "IDEA_HOST_DIR": str(host_dir)}
+    first = steps(provision(env))
+    assert any("copying ComfyUI from" in line for line in first), first
+    assert "ComfyUI 0.3.99" in first[-1]
+    comfy = host_dir / "ComfyUI"
+    assert env_file(host_dir)["IDEA_COMFYUI"] == str(comfy) and (comfy / "main.py").is_file()
+    assert os.path.realpath(comfy / "custom_nodes" / "ComfyUI-ID-EA") == str(REPO)
+    again = steps(provision(env))
+    assert not any("copying" in line for line in again), again
+
+
+def test_a_source_folder_is_copied_and_left_as_it_was(tmp_path):
+    tree = fake_source_tree(tmp_path / "MyComfy")
+    host_dir = tmp_path / "host"
+    env = {"IDEA_COMFYUI_SOURCE": str(tree), "IDEA_PYTHON": sys.executable, "IDEA_HOST_DIR": str(host_dir)}
+    steps(provision(env))
+    assert (host_dir / "ComfyUI" / "main.py").is_file()
+    assert list((tree / "custom_nodes").iterdir()) == []  # the pack is linked into the copy only
+
+
+def test_a_source_without_comfyui_is_refused_by_name(tmp_path):
+    empty = tmp_path / "NotComfy"
+    empty.mkdir()
+    result = provision({"IDEA_COMFYUI_SOURCE": str(empty), "IDEA_PYTHON": sys.executable,
+                        "IDEA_HOST_DIR": str(tmp_path / "host")})
+    assert result.returncode != 0 and "holds no ComfyUI tree" in result.stderr and str(empty) in result.stderr
+
+
+def test_the_default_host_folder_follows_the_source_name(tmp_path):
+    """Without IDEA_HOST_DIR, IDEA_COMFYUI_SOURCE=.../ComfyUI-X.tar.gz provisions .hosts/ComfyUI-X/,
+    beside (never over) the default host's .host/."""
+    name = f"ComfyUI-test-{os.getpid()}"
+    tree = fake_source_tree(tmp_path / name)
+    host_dir = REPO / ".hosts" / name
+    try:
+        result = provision({"IDEA_COMFYUI_SOURCE": str(tree), "IDEA_PYTHON": sys.executable})
+        steps(result)
+        assert result.stdout.strip() == str(host_dir / "env.sh")  # what make sources
+        assert env_file(host_dir)["IDEA_COMFYUI"] == str(host_dir / "ComfyUI")
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)

@@ -1,26 +1,26 @@
 """The real ComfyUI web frontend in headless Chromium, for loading workflows the way a user does.
 
 Why a browser: only the frontend knows which node types it can build, how it validates a workflow
-file (its zod schema and link fixer raise toasts, not exceptions), and what it shows the user (the
-missing-nodes dialog). Reading the JSON in Python would miss all of that.
+file, and what it shows the user about missing nodes and models. Reading the JSON in Python would miss
+all of that.
 
 Debian's /usr/bin/chromium is driven through the `playwright` package; no browser is ever
-downloaded. Playwright gives every launch a fresh temporary profile (user-data-dir). What was
-learned about frontend 1.32.9 on a fresh user directory:
+downloaded. Playwright gives every launch a fresh temporary profile (user-data-dir).
+
+Only the frontend's public surface is used, so that the same harness reads frontends 1.32.9, 1.49.6
+and 1.58.1 (tests/support/frontend_shown.py reads what they show about errors): `window.app` with its
+`extensionManager` (settings, commands, toasts), LiteGraph and the graph, the extension hooks, and
+the visible page by ARIA role and text, as a user or a screen reader meets it. What was learned:
 - With no `Comfy.TutorialCompleted` setting the frontend treats the user as new and opens the
   template browser over the canvas; the setting is stored server-side, so it is posted to the
-  server's /settings before the page loads (`prepare_user_settings`).
+  server's /settings before the page loads (`prepare_user_settings`). The same request turns on
+  `Comfy.Validation.Workflows` (the frontend's own check of a workflow file against its schema: on by
+  default in 1.32.9, off from 1.49), which raises an alert for a file that fails it.
 - A "Nodes 2.0" banner (localStorage `vueNodesBannerDismissed`) and the minimap would cover part of
   every screenshot; both are switched off.
-- Missing node types: `loadGraphData` hands its own list to the `afterConfigureGraph` extension
-  hook and shows it in a dialog (`[aria-labelledby=global-missing-nodes] .comfy-missing-nodes`);
-  both are read, besides checking `LiteGraph.registered_node_types` directly.
-- Schema problems in a workflow file are shown as toasts ("Alert: Invalid workflow against zod
-  schema", "Workflow Validation", "Workflow Links Fixed"), so toasts are collected too.
-- Models a workflow names in its nodes' `models` property (name, url, directory) that the server's
-  folder does not hold are listed in the missing-models dialog (`global-missing-models-warning`),
-  each with its folder, name and download link; these are reported apart from the problems, since a
-  test server never holds a user's models.
+- Missing node types: `loadGraphData` hands its own list to the `afterConfigureGraph` extension hook;
+  it is read besides checking `LiteGraph.registered_node_types` directly.
+- Toasts are collected as the page shows them: leaf elements of role alert or status with text.
 Console noise that is not the workflow's fault is listed in IGNORED_CONSOLE with the reason.
 """
 from __future__ import annotations
@@ -33,16 +33,20 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from support.frontend_shown import Shown, read_shown
+
 log = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 READY_TIMEOUT_MS = 60_000
-STARTUP_SETTLE_MS = 500  # the first-run template browser opens shortly after the app is ready
+STARTUP_SETTLE_MS = 500  # late start-up messages
+FIRST_RUN_TIMEOUT_MS = 15_000  # the first-run template browser opens seconds after the app is ready
 
-# Server-side user settings that keep the first-run UI (template browser, minimap) off the canvas.
-USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}
+# Server-side user settings that keep the first-run UI (template browser, minimap) off the canvas and
+# have the frontend check every workflow file against its schema.
+USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Validation.Workflows": True}
 LOCAL_STORAGE = {"vueNodesBannerDismissed": "true"}
 
 # Same-origin files a fresh user directory legitimately lacks; the frontend asks for them and falls
@@ -58,22 +62,28 @@ IGNORED_CONSOLE = [
     (re.compile(r"^Error fetching file size: TypeError: Failed to fetch[\s\S]*at fetchFileSize"),
      "the missing-models dialog asks each model's download host for the file size; these machines "
      "are offline and the harness blocks every request that leaves the ComfyUI server"),
+    (re.compile(r"^ComfyApp graph accessed before initialization$"),
+     "frontend 1.49.6 at start-up: its own code reads app.graph before the graph exists; logged on "
+     "every page load, before any workflow, with or without this pack"),
 ]
 
 _INIT_SCRIPT = """
 (() => {
   for (const [k, v] of Object.entries(%(storage)s)) localStorage.setItem(k, v);
   window.__ideaToasts = [];
-  const seen = new WeakSet();
+  const said = new WeakMap();
+  const SPOKEN = '[role=alert], [role=status]';
   const grab = () => {
-    for (const el of document.querySelectorAll('.p-toast-message')) {
-      if (seen.has(el)) continue;
-      seen.add(el);
-      const sev = (el.className.match(/p-toast-message-(\\w+)/) || [])[1] || 'unknown';
-      window.__ideaToasts.push(sev + ': ' + el.innerText.replace(/\\s+/g, ' ').trim());
+    for (const el of document.querySelectorAll(SPOKEN)) {
+      if (el.querySelector(SPOKEN) || el.closest('[role=dialog], section')) continue;
+      const text = el.innerText.replace(/\\s+/g, ' ').trim();
+      const box = el.getBoundingClientRect();
+      if (!text || box.width < 2 || box.height < 2 || said.get(el) === text) continue;
+      said.set(el, text);
+      window.__ideaToasts.push(text);
     }
   };
-  new MutationObserver(grab).observe(document, {childList: true, subtree: true});
+  new MutationObserver(grab).observe(document, {childList: true, subtree: true, characterData: true});
 })();
 """
 
@@ -117,31 +127,29 @@ _FIT_VIEW = """async (zoom) => {
 
 _FROM_API = """async ([prompt, name]) => {
   app.graph.clear();
-  app.loadApiJson(prompt, name);
+  await app.loadApiJson(prompt, name);  // async from frontend 1.49
   if (app.graph.nodes.length !== Object.keys(prompt).length) return null;
   app.graph.arrange();
   await new Promise(r => requestAnimationFrame(r));
   return JSON.parse(JSON.stringify(app.graph.serialize()));
 }"""
 
-# Through the app's Pinia stores (what Vue devtools use): the template browser has no standard
-# close button and ignores Escape without focus.
-_CLOSE_OVERLAYS = """() => {
-  const stores = document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s;
-  const dialogs = stores.get('dialog');
-  for (const d of [...dialogs.dialogStack]) dialogs.closeDialog({key: d.key});
-  stores.get('toast').removeAll();
-  for (const b of document.querySelectorAll('.p-toast-close-button')) b.click();
-}"""
+# Toasts through the extension API (removeAll up to 1.49, dismissAll from 1.58).
+_DISMISS_TOASTS = """() => { const t = app.extensionManager.toast; (t.removeAll || t.dismissAll).call(t); }"""
+_VISIBLE_DIALOGS = "() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length).length"
+CLOSE_BUTTONS = re.compile(r"^(Close|Close dialog)$")
 
-_DIALOGS = """() => Array.from(document.querySelectorAll('.p-dialog')).map(d => ({
-  id: d.getAttribute('aria-labelledby') || '',
-  text: d.innerText.replace(/\\s+/g, ' ').trim().slice(0, 300),
-  missing: Array.from(d.querySelectorAll('.comfy-missing-nodes span')).map(s => s.innerText.trim()),
-  models: Array.from(d.querySelectorAll('.comfy-missing-models [role=option] span[title]'))
-    .map(s => [s.innerText.trim(), s.getAttribute('title')]),
-}))"""
-MISSING_MODELS_DIALOG = "global-missing-models-warning"
+_DIALOGS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
+  .map(d => d.innerText.replace(/\\s+/g, ' ').trim().slice(0, 600))"""
+
+
+# What a frontend shows about a workflow's missing files, which a test server legitimately lacks: the
+# missing-models dialog of 1.32.9 and the errors panel's "Missing Models" section of 1.49+, whose
+# toast ("2 errors found ... View details") only leads there. Missing nodes are counted apart.
+MISSING_FILES_DIALOG = re.compile(r"^Missing Models\b")
+MISSING_NODES_DIALOG = re.compile(r"\bmissing nodes\b")
+EXPLAINED_PANEL = ("Missing Models", "Missing Node Packs")
+LEADS_TO_PANEL = "View details"
 
 
 @dataclass
@@ -151,14 +159,33 @@ class LoadReport:
     name: str
     node_count: int
     missing_node_types: list[str]  # not in LiteGraph.registered_node_types, or listed by the frontend
-    dialog_missing: list[str]  # what the frontend's missing-nodes dialog listed
+    shown: Shown  # the dialogs and errors panel the page showed after the load
     console_errors: list[str]
     page_errors: list[str]
-    toasts: list[str]  # "severity: text" of every toast raised during the load
-    dialogs: list[str]  # titles of the dialogs open after the load
+    toasts: list[str]  # the text of every toast raised during the load (but the one leading to the panel)
     console_warnings: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # console errors dropped as known noise, with why
-    missing_models: list[tuple[str, str]] = field(default_factory=list)  # ("folder / name", url) listed
+
+    @property
+    def shown_missing_nodes(self) -> list[str]:
+        """The missing node types the page named to the user (in a dialog or the errors panel)."""
+        return [t for t in self.missing_node_types if t in self.shown.text]
+
+    @property
+    def missing_models(self) -> list[tuple[str, str]]:
+        """("folder / name", url) of each missing model the page listed with a download link."""
+        return [(f"{f.folder} / {f.name}", f.url) for f in self.shown.listed if f.url]
+
+    @property
+    def dialogs(self) -> list[str]:
+        """Dialogs other than those about missing nodes and models."""
+        return [d for d in self.shown.dialogs if not (MISSING_FILES_DIALOG.search(d) or MISSING_NODES_DIALOG.search(d))]
+
+    @property
+    def panel_errors(self) -> list[str]:
+        """Errors panel sections other than those about missing nodes and models (1.49+)."""
+        return [s for s in self.shown.panel
+                if not any(re.match(rf"^\d+ {h}\b", s) for h in EXPLAINED_PANEL) and re.match(r"^\d+ ", s)]
 
     @property
     def problems(self) -> list[str]:
@@ -167,6 +194,7 @@ class LoadReport:
         out += [f"page error: {e}" for e in self.page_errors]
         out += [f"toast: {t}" for t in self.toasts]
         out += [f"dialog: {d}" for d in self.dialogs]
+        out += [f"errors panel: {e}" for e in self.panel_errors]
         return out
 
 
@@ -240,10 +268,23 @@ class FrontendPage:
         return set(self.page.evaluate("() => Object.keys(LiteGraph.registered_node_types)"))
 
     def close_overlays(self) -> None:
-        """Close dialogs and toasts so the next load and screenshot start clean."""
-        self.page.evaluate(_CLOSE_OVERLAYS)
-        self.page.wait_for_function("() => !document.querySelector('.p-dialog, .p-toast-message')",
-                                    timeout=10_000)
+        """Close dialogs and toasts so the next load and screenshot start clean, as a user would:
+        Escape, else the dialog's Close button, else a click beside it (1.32.9's template browser)."""
+        self.page.evaluate(_DISMISS_TOASTS)
+        for _ in range(6):
+            if not self.page.evaluate(_VISIBLE_DIALOGS):
+                break
+            self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(150)
+            if not self.page.evaluate(_VISIBLE_DIALOGS):
+                break
+            close = self.page.get_by_role("dialog").get_by_role("button", name=CLOSE_BUTTONS)
+            if close.count() and close.first.is_visible():
+                close.first.click()
+            else:
+                self.page.mouse.click(2, self.page.viewport_size["height"] - 2)
+            self.page.wait_for_timeout(150)
+        self.page.wait_for_function(f"() => !({_VISIBLE_DIALOGS})()", timeout=10_000)
 
     def load_workflow(self, workflow: dict, name: str = "workflow", settle_ms: int = 300) -> LoadReport:
         """`app.loadGraphData(workflow)` as the UI does it on a file drop; collect what went wrong."""
@@ -253,19 +294,15 @@ class FrontendPage:
         self.page.evaluate(_HOOK)
         result = self.page.evaluate(_LOAD, [workflow, name])
         self.page.wait_for_timeout(settle_ms)  # late console errors, dialogs and toasts
-        dialogs = self.page.evaluate(_DIALOGS)
-        toasts = self.page.evaluate("() => window.__ideaToasts")
+        toasts = [t for t in self.page.evaluate("() => window.__ideaToasts") if LEADS_TO_PANEL not in t]
+        shown = read_shown(self.page)
         errors, warnings, page_errors, ignored = self._log.take()
         if result["thrown"]:
             page_errors.append(f"loadGraphData threw: {result['thrown']}")
-        dialog_missing = [m for d in dialogs for m in d["missing"]]
-        missing = sorted(set(result["unregistered"]) | set(result["hook"] or []) | set(dialog_missing))
-        other_dialogs = [d["text"] for d in dialogs if d["id"] not in ("global-missing-nodes", MISSING_MODELS_DIALOG)]
-        models = [tuple(m) for d in dialogs if d["id"] == MISSING_MODELS_DIALOG for m in d["models"]]
-        report = LoadReport(name=name, node_count=result["nodes"], missing_node_types=missing,
-                            dialog_missing=dialog_missing, console_errors=errors, page_errors=page_errors,
-                            toasts=toasts, dialogs=other_dialogs, console_warnings=warnings, ignored=ignored,
-                            missing_models=models)
+        missing = sorted(set(result["unregistered"]) | set(result["hook"] or []))
+        report = LoadReport(name=name, node_count=result["nodes"], missing_node_types=missing, shown=shown,
+                            console_errors=errors, page_errors=page_errors, toasts=toasts,
+                            console_warnings=warnings, ignored=ignored)
         log.info("loaded %s into the frontend: %d nodes, %d problem(s)", name, report.node_count,
                  len(report.problems))
         return report
@@ -335,15 +372,18 @@ class Frontend:
         else:
             route.abort("blockedbyclient")
 
-    def open_page(self, prepare: bool = True, size: tuple[int, int] | None = None) -> FrontendPage:
+    def open_page(self, prepare: bool = True, size: tuple[int, int] | None = None,
+                  wait_for_dialog: bool = False) -> FrontendPage:
         """A new tab with the app ready, the first-run UI off (unless `prepare` is False) and
-        start-up messages and dialogs set aside; `size`: its viewport, if not the browser's."""
+        start-up messages and dialogs set aside; `size`: its viewport, if not the browser's;
+        `wait_for_dialog`: wait (up to FIRST_RUN_TIMEOUT_MS) for a dialog to open at start-up."""
         if self._browser is None:
             raise RuntimeError("use Frontend as a context manager")
         if prepare:
             prepare_user_settings(self.url)
         viewport = {"width": size[0], "height": size[1]} if size else self.viewport
         context = self._browser.new_context(viewport=viewport)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.origin)  # "Copy URL"
         context.add_init_script(_INIT_SCRIPT % {"storage": json.dumps(LOCAL_STORAGE)})
         context.route("**/*", self._route)
         page = context.new_page()
@@ -355,7 +395,12 @@ class Frontend:
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(STARTUP_SETTLE_MS)
         fpage = FrontendPage(page, log_, log_.take())
-        fpage.startup_dialogs = [d["text"] for d in page.evaluate(_DIALOGS)]
+        if wait_for_dialog:  # a first-run dialog opens seconds after start-up
+            try:
+                page.wait_for_function(_VISIBLE_DIALOGS, timeout=FIRST_RUN_TIMEOUT_MS)
+            except Exception:  # playwright's TimeoutError: none opened, which the caller reads
+                pass
+        fpage.startup_dialogs = page.evaluate(_DIALOGS)
         fpage.close_overlays()
         return fpage
 

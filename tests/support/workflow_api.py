@@ -19,6 +19,11 @@ frontend for every node type the server offers):
   cuts the text) and `{a|b}` replaced by a random choice, which this converter refuses.
 - Muted nodes (mode 2) are dropped with every input that comes from them; a bypassed node (mode 4)
   hands an input of the requested type on (the same slot first, as the frontend does).
+- Anything else is refused (ConversionError), never guessed: hosts from 2026 add widget kinds the
+  frontend draws and saves in its own ways (`socketless` inputs such as COLOR or CURVE, dynamic
+  inputs such as COMFY_DYNAMICCOMBO_V3 whose sub-widgets are saved too, audio uploads), and some
+  node types get their widgets from a frontend extension (FRONTEND_EXTENDED). `unreadable_inputs`
+  names them; workflows with such nodes are converted by the frontend's own graphToPrompt.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 UPLOAD_OPTIONS = ("image_upload", "video_upload")
+WIDGET_OPTIONS = ("socketless", "component")  # an input the frontend draws as a widget of its own kind
 SEED_NAMES = ("seed", "noise_seed")
 FRONTEND_ONLY = None  # a widgets_values slot that is not an input (control, filter list, upload)
 NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
@@ -36,7 +42,7 @@ VIRTUAL_TYPES = NOTE_TYPES | {"Reroute", "PrimitiveNode"}
 # Node types whose widgets frontend extensions add or replace (webcam, 3D viewers, remote combos):
 # their widgets_values cannot be read from /object_info; use the frontend's graphToPrompt.
 FRONTEND_EXTENDED = frozenset({"LoadImageOutput", "WebcamCapture", "Load3D", "Preview3D", "SaveGLB",
-                               "PreviewAny"})
+                               "PreviewAny", "CustomCombo"})
 MODE_NEVER, MODE_BYPASS = 2, 4
 
 
@@ -80,6 +86,27 @@ def widget_layout(node_info: dict) -> list[str | None]:
     return layout
 
 
+def link_kinds(object_info: dict) -> frozenset[str]:
+    """The kinds some node outputs: an input of such a kind is a socket, not a widget."""
+    kinds = {part.strip() for info in object_info.values() for out in info.get("output") or []
+             if isinstance(out, str) for part in out.split(",")}
+    return frozenset(kinds - WIDGET_TYPES)
+
+
+def unreadable_inputs(node_info: dict, links: frozenset[str]) -> list[str]:
+    """"name (kind)" of each input whose widget values this converter cannot place: a kind that is
+    neither a classic widget nor a socket (`links`), one drawn as a widget of its own, an unknown upload."""
+    out = []
+    for name, spec in _input_specs(node_info):
+        kind, opts = _kind(spec), _options(spec)
+        parts = [part.strip() for part in kind.split(",")]
+        socket = kind in WIDGET_TYPES or all(part == "*" or part in links for part in parts)
+        uploads = {key for key, on in opts.items() if key.endswith("_upload") and on} - set(UPLOAD_OPTIONS)
+        if not socket or uploads or (kind not in WIDGET_TYPES and any(opts.get(o) for o in WIDGET_OPTIONS)):
+            out.append(f"{name} ({kind}{', ' + ', '.join(sorted(uploads)) if uploads else ''})")
+    return out
+
+
 _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
 _CHOICE = re.compile(r"(?<!\\)\{")
 
@@ -116,6 +143,7 @@ class _Converter:
             raise ConversionError("the workflow contains subgraphs; convert it with the frontend "
                                   "(support.frontend.FrontendPage.graph_to_prompt)")
         self.info = object_info
+        self.links_kinds = link_kinds(object_info)
         self.nodes = {n["id"]: n for n in workflow.get("nodes", [])}
         self.links = _links(workflow)
 
@@ -217,6 +245,11 @@ class _Converter:
             if kind in FRONTEND_EXTENDED:
                 raise ConversionError(f"node {node['id']} ({kind}) has widgets made by a frontend extension; "
                                       "convert this workflow with the frontend's graphToPrompt")
+            unreadable = unreadable_inputs(self.info[kind], self.links_kinds)
+            if unreadable:
+                raise ConversionError(f"node {node['id']} ({kind}) has inputs whose widgets this converter cannot "
+                                      f"read: {', '.join(unreadable)}; convert this workflow with the frontend's "
+                                      "graphToPrompt")
             title = node.get("title") or self.info[kind].get("display_name") or kind
             prompt[str(node["id"])] = {"inputs": self.node_inputs(node), "class_type": kind,
                                        "_meta": {"title": title}}

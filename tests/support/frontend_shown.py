@@ -1,0 +1,196 @@
+"""What the real frontend shows a user about a workflow's problems, read from the visible page.
+
+Why its own module: frontends differ most here, and a test should hold the promise, not one
+frontend's widgets. 1.32.9 shows missing nodes and models in dialogs when a workflow loads, and a
+rejected Run in an error dialog; 1.49 and later count both in a toast ("2 errors found",
+"3 issues found") whose "View details" opens an errors panel beside the canvas, one section per kind
+("Missing Models", "Invalid input", ...), each entry with an "Info for ..." button that reveals the
+host's message. Everything here goes through roles, accessible names and visible text, as a user (or
+a screen reader) meets them:
+- `read_shown`: the dialogs, and the errors panel opened through "View details" with every
+  message revealed; each listed model with its folder and the link its "Copy URL" button copies.
+- `queue`: the Run as `app.queuePrompt` does it, with the server's answer to POST /prompt.
+- `red_outline`: how many red pixels ring a node on screen (both frontends outline a node in red
+  when the server rejected it; 1.49+ also when a file it names is missing).
+- `template_cards` and `search_nodes`: the template browser and the node search box.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+
+CLOSE_PANEL = "Toggle properties panel"  # the errors panel's toggle in 1.49+
+FILE_NAME = r"[^\s/]+\.(?:safetensors|ckpt|pt|pth|bin|sft|gguf|onnx|png|jpe?g|webp)"
+
+# Every row that lists one missing file: its anchor is the row's "Copy URL" button (a file with a
+# download link) or "Copy model name" (1.49+, a file the frontend knows no source for). The row is
+# the largest ancestor of the anchor holding no other anchor.
+_LISTED_ROWS = r"""(fileName) => {
+  const isAnchor = b => /^(Copy URL|Copy model name)$/.test((b.getAttribute('aria-label') || b.innerText).trim());
+  const anchors = Array.from(document.querySelectorAll('button')).filter(b => b.getClientRects().length && isAnchor(b));
+  const copyUrls = anchors.filter(b => (b.getAttribute('aria-label') || b.innerText).trim() === 'Copy URL');
+  const named = new RegExp(fileName);
+  return anchors.map(anchor => {
+    let row = anchor;
+    while (row.parentElement && anchors.filter(a => row.parentElement.contains(a)).length === 1) row = row.parentElement;
+    const lines = row.innerText.split('\n').map(l => l.trim()).filter(Boolean);
+    return {lines, copyUrl: copyUrls.indexOf(anchor), named: lines.some(l => named.test(l))};
+  });
+}"""
+
+_PANEL_SECTIONS = """() => Array.from(document.querySelectorAll('section')).filter(s => s.getClientRects().length
+  && !s.querySelector('section')).map(s => s.innerText.replace(/\\s+/g, ' ').trim()).filter(Boolean)"""
+
+_DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
+  .map(d => d.innerText.replace(/\\s+/g, ' ').trim())"""
+
+# A node's box on screen, after centring the view on it.
+_NODE_ON_SCREEN = """(id) => {
+  const node = app.graph.getNodeById(id);
+  app.canvas.centerOnNode(node);
+  app.canvas.setDirty(true, true);
+  const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
+  const a = ds.convertOffsetToCanvas([x, y]), b = ds.convertOffsetToCanvas([x + w, y + h]);
+  return [r.left + a[0], r.top + a[1], b[0] - a[0], b[1] - a[1]];
+}"""
+
+
+@dataclass
+class Listed:
+    """One file the frontend lists as missing: its name, the folder it names, the link it copies."""
+
+    name: str
+    folder: str
+    url: str | None
+
+
+@dataclass
+class Shown:
+    """What the page showed: every visible dialog's text, the errors panel's sections (1.49+; each
+    starts with its count and heading, e.g. "1 Missing Models ..."), and the files listed as missing."""
+
+    dialogs: list[str] = field(default_factory=list)
+    panel: list[str] = field(default_factory=list)
+    listed: list[Listed] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.dialogs + self.panel)
+
+    def panel_section(self, heading: str) -> str | None:
+        """The panel section whose heading is `heading` ("Missing Models"), without its count."""
+        pattern = re.compile(rf"^\d+ {re.escape(heading)}\b")
+        return next((s for s in self.panel if pattern.match(s)), None)
+
+
+def _listed(page, row: dict) -> Listed:
+    """One row: "folder / name" on one line (1.32.9), or the name with the folder on the next line."""
+    lines = row["lines"]
+    for line in lines:
+        match = re.fullmatch(rf"(\S+) / ({FILE_NAME})", line)
+        if match:
+            folder, name = match.groups()
+            break
+    else:
+        at = next(i for i, line in enumerate(lines) if re.search(FILE_NAME, line))
+        name = re.search(FILE_NAME, lines[at]).group(0)
+        folder = lines[at + 1] if at + 1 < len(lines) else ""
+    url = None
+    if row["copyUrl"] >= 0:
+        page.get_by_role("button", name="Copy URL", exact=True).nth(row["copyUrl"]).click()
+        url = page.evaluate("async () => await navigator.clipboard.readText()")
+    return Listed(name=name, folder=folder, url=url)
+
+
+def _press(button) -> None:
+    """Click a visible button; when another toast lies over it (two stack at the same corner), the
+    click goes to the button itself."""
+    try:
+        button.click(timeout=3_000)
+    except Exception:  # playwright's TimeoutError: something intercepts the pointer
+        button.dispatch_event("click")
+
+
+def read_shown(page, settle_ms: int = 300) -> Shown:
+    """What the page shows now: dialogs, and (when a toast offers "View details") the errors panel with
+    every entry's message revealed, then the panel closed again. `page`: a playwright Page."""
+    shown = Shown(dialogs=page.evaluate(_DIALOG_TEXTS))
+    details = page.get_by_role("button", name="View details")
+    opened = details.count() > 0 and details.first.is_visible()
+    if opened:
+        _press(details.first)
+        page.wait_for_timeout(settle_ms)
+        infos = page.get_by_role("button", name=re.compile(r"^Info for "))
+        for i in range(infos.count()):
+            _press(infos.nth(i))
+        page.wait_for_timeout(settle_ms if infos.count() else 0)
+        shown.panel = page.evaluate(_PANEL_SECTIONS)
+    shown.listed = [_listed(page, row) for row in page.evaluate(_LISTED_ROWS, FILE_NAME) if row["named"]]
+    if opened:
+        page.get_by_role("button", name=CLOSE_PANEL).first.click()
+    return shown
+
+
+@dataclass
+class Queued:
+    """A Run: whether the frontend says it queued, and what the server answered to POST /prompt."""
+
+    queued: object
+    status: int
+    answer: dict
+
+
+def queue(page) -> Queued:
+    """Queue the loaded graph as the Run button does (`app.queuePrompt`)."""
+    with page.expect_response(lambda r: r.url.endswith("/prompt") and r.request.method == "POST") as response:
+        queued = page.evaluate("async () => await app.queuePrompt(0, 1)")
+    answer = response.value
+    return Queued(queued=queued, status=answer.status, answer=json.loads(answer.text() or "{}"))
+
+
+def red_outline(page, node_id, margin: int = 14) -> int:
+    """Red pixels in the ring of `margin` px around node `node_id` on screen, the view centred on it."""
+    import numpy as np
+    from PIL import Image
+    x, y, w, h = page.evaluate(_NODE_ON_SCREEN, int(node_id))
+    page.wait_for_timeout(200)
+    png = page.screenshot(clip={"x": x - margin, "y": y - margin, "width": w + 2 * margin, "height": h + 2 * margin})
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    red = (rgb[..., 0] > 170) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
+    red[margin:-margin, margin:-margin] = False  # the ring only: a node's own colours do not count
+    return int(red.sum())
+
+
+_TEMPLATE_CARDS = """(pack) => {
+  const dialog = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
+  const prefix = '/api/workflow_templates/' + encodeURIComponent(pack).replace(/%2F/g, '/') + '/';
+  const pictures = Array.from(dialog.querySelectorAll('img')).filter(i => decodeURIComponent(new URL(i.src).pathname).startsWith(decodeURIComponent(prefix)));
+  return {text: dialog.innerText, pictures: pictures.map(i => ({file: decodeURIComponent(new URL(i.src).pathname).slice(decodeURIComponent(prefix).length),
+                                                                 loaded: i.complete && i.naturalWidth > 0}))};
+}"""
+
+
+def template_cards(page, pack: str) -> dict:
+    """Open the template browser (the Templates command), choose the pack's group, and return the
+    dialog's text and its pictures of the pack's templates ({file, loaded}), once all have loaded."""
+    page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+    page.get_by_role("dialog").get_by_text(pack, exact=True).first.click()
+    page.wait_for_function("""(pack) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
+        const imgs = Array.from(d ? d.querySelectorAll('img') : []).filter(i => i.src.includes(encodeURIComponent(pack)));
+        return imgs.length > 0 && imgs.every(i => i.complete); }""", arg=pack, timeout=15_000)
+    return page.evaluate(_TEMPLATE_CARDS, pack)
+
+
+def search_nodes(page, query: str, settle_ms: int = 800) -> list[str]:
+    """Type `query` into the node search box (opened by its command, as a double click on the canvas
+    does) and return the texts of the results it lists; the box is closed again."""
+    page.evaluate("() => app.extensionManager.command.execute('Workspace.SearchBox.Toggle')")
+    page.get_by_role("combobox").first.wait_for(timeout=10_000)
+    page.keyboard.type(query)
+    page.wait_for_timeout(settle_ms)
+    found = page.evaluate("""() => Array.from(document.querySelectorAll('[role=option]')).filter(o => o.getClientRects().length)
+        .map(o => o.innerText.replace(/\\s+/g, ' ').trim())""")
+    page.keyboard.press("Escape")
+    return found
