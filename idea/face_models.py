@@ -25,6 +25,10 @@ CUDA_FIX = ("install the CUDA and cuDNN libraries this onnxruntime-gpu build nee
             "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu); or choose "
             "provider 'auto' or 'CPU'")
 PROVIDERS = ("auto", "CPU", "CUDA")
+# Where the packs ComfyUI face packs use are published (insightface's v0.7 release; licensed for
+# non-commercial research only). Named in the error for a missing pack; never downloaded.
+PACK_SOURCES = {"antelopev2": "https://github.com/deepinsight/insightface/releases/download/v0.7/antelopev2.zip",
+                "buffalo_l": "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"}
 CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
@@ -69,11 +73,13 @@ def resolve_model_pack(insightface_roots: Iterable[pathlib.Path], name: str) -> 
             return folder
     expected = [str(r / "models" / name) for r in roots] or ["<ComfyUI>/models/insightface/models/" + name]
     found = list_model_packs(roots)
+    source = (f" Get it from {PACK_SOURCES[name]} (non-commercial research use only) and unzip it into "
+              f"{pathlib.Path(expected[0]).parent}." if name in PACK_SOURCES else "")
     raise FaceModelError(
         f"insightface model pack '{name}' not found. Put its .onnx files (a detector such as "
         f"scrfd_10g_bnkps.onnx and a recogniser such as glintr100.onnx) in: {expected[0]}"
         + (f" (also searched: {', '.join(expected[1:])})" if len(expected) > 1 else "")
-        + f". Packs found: {', '.join(found) if found else 'none'}.")
+        + f".{source} Packs found: {', '.join(found) if found else 'none'}.")
 
 
 def _import_face_stack():

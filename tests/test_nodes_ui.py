@@ -4,6 +4,7 @@ summary and FaceID Embed's agreement on the node itself, node search by the word
 Frontend 1.32.9 searches node names and display names only (fuzzy, and a word must start within the
 first 30 or so characters), so the display names carry the words: "FaceID Embed (Face Embedding)",
 "Learn ID Token (Textual Inversion)", "ID-Enhancer (New Identity)", "Apply ID-Adapter (Identity)".
+The search is read as the user meets it: the search box opened, the words typed, the listed results.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from support import real_faces
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
+from support.frontend_shown import search_nodes
 
-STORES = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
 OUTPUTS = {
     "IDEA_FaceIDEmbed": ["face_embedding", "aligned_faces", "agreement"],
     "IDEA_IDEnhancer": ["identity"],
@@ -33,7 +34,7 @@ SEARCHES = {
 RUN_SIMILARITY = f"""async ([photo, pack]) => {{
   const face = {{provider: "CPU", detection_size: 640}};
   app.graph.clear();
-  app.loadApiJson({{
+  await app.loadApiJson({{
     "1": {{class_type: "LoadImage", inputs: {{image: photo}}}},
     "2": {{class_type: "IDEA_FaceIDEmbed", inputs: {{images: ["1", 0], model_pack: pack, face_selection: "largest",
            face_index: 0, crop_size: 128, ...face}}}},
@@ -42,7 +43,7 @@ RUN_SIMILARITY = f"""async ([photo, pack]) => {{
   const node = app.graph.nodes.find(n => n.type === "IDEA_FaceSimilarity");
   const box = () => node.widgets.find(w => w.name === "summary_text");
   const before = box().value;
-  const api = window.comfyAPI.api.api;
+  const api = app.api;
   const executed = new Promise(done => api.addEventListener("executed", e => {{
     if (String(e.detail.node) === String(node.id)) done(e.detail.output); }}));
   const sent = (await app.graphToPrompt()).output[String(node.id)].inputs;
@@ -76,19 +77,22 @@ def test_every_output_shows_its_name_not_its_type(node_server, page):
 
 
 @pytest.mark.parametrize("query", list(SEARCHES))
-def test_node_search_finds_the_nodes_by_the_words_people_type(page, query):
-    found = page.page.evaluate(f"(q) => {STORES}.get('nodeDef').nodeSearchService.searchNode(q).map(d => d.name)", query)
-    assert SEARCHES[query] <= set(found), found
+def test_node_search_finds_the_nodes_by_the_words_people_type(node_server, page, query):
+    names = {t: i["display_name"] for t, i in node_server.get("/object_info").items() if t.startswith("IDEA_")}
+    page.close_overlays()
+    listed = search_nodes(page.page, query)
+    found = {t for t, name in names.items() if any(text.startswith(name) for text in listed)}
+    assert SEARCHES[query] <= found, listed
 
 
-def test_load_identity_search_preview_names_a_file(page):
+def test_load_identity_search_preview_names_a_file(node_server, page):
     """The search preview prints each widget's default ('undefined' for a list without one): it is
     the file Learn ID Token writes under its default name, when that or no file is saved, else the
     first file (tests/test_load_identity.py covers the empty folder)."""
-    spec = page.page.evaluate(f"() => {STORES}.get('nodeDef').nodeDefsByName['IDEA_LoadIdentity'].inputs.identity_file")
-    files = spec["options"]
+    spec = node_server.get("/object_info/IDEA_LoadIdentity")["IDEA_LoadIdentity"]["input"]["required"]["identity_file"]
+    files = spec[1]["options"] if spec[0] == "COMBO" else spec[0]
     expected = "my_person.safetensors" if not files or "my_person.safetensors" in files else files[0]
-    assert spec["default"] == expected
+    assert spec[1]["default"] == expected
     assert page.page.evaluate("() => LiteGraph.createNode('IDEA_LoadIdentity').widgets[0].value") == expected
 
 
@@ -108,7 +112,7 @@ def test_face_similarity_shows_its_summary_on_the_node(page):
 # its agreement box does not exist before the run (a saved workflow's layout keeps the node's size).
 RUN_AGREEMENT = """async ([first, second, pack]) => {
   app.graph.clear();
-  app.loadApiJson({
+  await app.loadApiJson({
     "1": {class_type: "LoadImage", inputs: {image: first}},
     "2": {class_type: "LoadImage", inputs: {image: second}},
     "3": {class_type: "ImageBatch", inputs: {image1: ["1", 0], image2: ["2", 0]}},
@@ -120,7 +124,7 @@ RUN_AGREEMENT = """async ([first, second, pack]) => {
   const node = app.graph.nodes.find(n => n.type === "IDEA_FaceIDEmbed");
   const box = () => node.widgets.find(w => w.name === "agreement_text");
   const before = {box: box() !== undefined, height: node.size[1]};
-  const api = window.comfyAPI.api.api;
+  const api = app.api;
   const executed = new Promise(done => api.addEventListener("executed", e => {
     if (String(e.detail.node) === String(node.id)) done(e.detail.output); }));
   const sent = (await app.graphToPrompt()).output[String(node.id)].inputs;

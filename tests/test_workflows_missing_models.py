@@ -1,5 +1,5 @@
-"""A bundled workflow whose model is missing or misnamed is refused as a whole, in the frontend's
-error dialog, before anything runs.
+"""A bundled workflow whose model is missing or misnamed is refused as a whole, before anything runs,
+and the frontend shows the user which file and marks its node.
 
 Why it needs saying: the host validates each output node on its own and runs the outputs that pass
 ("Output will be ignored" for the rest, in the console only), so a workflow with one output that
@@ -10,17 +10,23 @@ other model present). One exception, declared by the generator (`check_only`): t
 and the face pack of workflow 5's likeness check, which the picture does not need (its two Likeness
 nodes each need one person's photo, so nothing else could wait for both; the server test shows
 the picture is made and the check refused with its message).
+
+What the frontend shows is read from the page (support/frontend_shown.py): frontend 1.32.9 an error
+dialog ("Prompt outputs failed validation" with each message), 1.49+ its errors panel (each entry's
+message revealed through its "Info for ..." button); both outline the refused node in red.
 """
 from __future__ import annotations
 
 import pytest
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
+from support.frontend_shown import queue, read_shown, red_outline
 from support.identities import write_identity
 from support.tools import tool
 
 NAMES = wf.names()
-CHECK_ONLY = {name: set(spec.check_only) for name, spec in tool("make_workflows").WORKFLOWS.items()}
+TOOLS = tool("make_workflows")
+CHECK_ONLY = {name: set(spec.check_only) for name, spec in TOOLS.WORKFLOWS.items()}
 # the input of each loader that names a file or folder the user provides
 MODEL_INPUTS = {"CheckpointLoaderSimple": "ckpt_name", "ControlNetLoader": "control_net_name",
                 "IDEA_LoadIdentity": "identity_file", "IDEA_FaceIDEmbed": "model_pack",
@@ -29,20 +35,21 @@ STAND_IN_IDENTITY = "stand_in_identity.safetensors"
 SAME_AS_REFERENCE = "same as reference"
 STAND_INS = {"ckpt_name": wf.CHECKPOINT, "control_net_name": wf.CONTROLNET, "identity_file": STAND_IN_IDENTITY,
              "model_pack": wf.FACE_PACK}  # Load Image: the workflow's own names, installed as test pictures
-STORES = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
+OUTLINED = 20  # red pixels around a node that the frontend outlined (1.32.9 draws 1 px, 1.49+ 6 px)
 
-# Sets widget values ({node id: {input: value}}), queues the graph as the Run button does, and
-# returns what the frontend then shows: its error dialogs and the node errors the server sent.
-QUEUE = f"""async (values) => {{
-  for (const [id, inputs] of Object.entries(values)) {{
+# Sets widget values ({node id: {input: value}}) as a user picks them: the widget's callback runs, so
+# the frontend re-checks the value (1.49+ drops a file it had listed as missing once one is chosen).
+SET_VALUES = """(values) => {
+  for (const [id, inputs] of Object.entries(values)) {
     const node = app.graph.getNodeById(+id);
-    for (const [name, value] of Object.entries(inputs)) node.widgets.find(w => w.name === name).value = value;
-  }}
-  const queued = await app.queuePrompt(0, 1);
-  await new Promise(r => setTimeout(r, 500));
-  return {{queued, nodeErrors: {STORES}.get('execution').lastNodeErrors || {{}},
-          dialogs: Array.from(document.querySelectorAll('.p-dialog')).map(d => d.innerText.replace(/\\s+/g, ' '))}};
-}}"""
+    for (const [name, value] of Object.entries(inputs)) {
+      const widget = node.widgets.find(w => w.name === name), old = widget.value;
+      widget.value = value;
+      widget.callback?.(value, app.canvas, node);
+      node.onWidgetChanged?.(name, value, old, widget);
+    }
+  }
+}"""
 
 
 def model_nodes(workflow: dict) -> dict[str, str]:
@@ -97,37 +104,67 @@ CASES = [(name, node_id) for name in NAMES for node_id in model_nodes(wf.load(na
          if node_id not in CHECK_ONLY[name]]
 
 
+def farthest_from(workflow: dict, node_id: str) -> str:
+    """The node farthest from `node_id` on the canvas: its outline cannot reach into that one's ring."""
+    nodes = {str(n["id"]): n["pos"] for n in workflow["nodes"] if n["type"] not in ("Note", "MarkdownNote", "Reroute")}
+    x, y = nodes[node_id]
+    return max(nodes, key=lambda k: (nodes[k][0] - x) ** 2 + (nodes[k][1] - y) ** 2)
+
+
+def run_with(page, workflow: dict, name: str, values: dict):
+    """Load the workflow, set `values`, press Run; what the server answered and the page showed."""
+    page.load_workflow(workflow, name)
+    page.close_overlays()
+    page.page.evaluate(SET_VALUES, values)
+    run = queue(page.page)
+    page.page.wait_for_timeout(500)
+    return run, read_shown(page.page)
+
+
 @pytest.mark.parametrize("name,node_id", CASES)
-def test_one_missing_model_refuses_the_whole_workflow_in_the_error_dialog(model_server, page, name, node_id):
+def test_one_missing_model_refuses_the_whole_workflow_and_marks_its_node(model_server, page, name, node_id):
     workflow = wf.load(name)
     loaders = model_nodes(workflow)
     values = {key: {field: STAND_INS[field]} for key, field in loaders.items() if field in STAND_INS}
     values[node_id] = {loaders[node_id]: "misnamed_by_the_user"}
     before = (model_server.get("/queue"), len(model_server.get("/history")))
-    page.load_workflow(workflow, name)
-    page.close_overlays()
-    shown = page.page.evaluate(QUEUE, values)
     try:
-        assert shown["queued"] is False
-        assert set(shown["nodeErrors"]) == {node_id}, shown["nodeErrors"]  # this model, and nothing else
-        [error] = [d for d in shown["dialogs"] if "Prompt outputs failed validation" in d]
-        assert "misnamed_by_the_user" in error
+        run, shown = run_with(page, workflow, name, values)
+        assert run.queued is False and run.status == 400
+        assert set(run.answer["node_errors"]) == {node_id}, run.answer  # this model, and nothing else
+        # named to the user, in a dialog or the errors panel; 1.58.1 reports a photo it could not load
+        # by its node ("The image for Pose image couldn't be loaded"), not by the file's name
+        node = next(n for n in workflow["nodes"] if str(n["id"]) == node_id)
+        named = ["misnamed_by_the_user"] + ([f"image for {node['title']}"] if node["type"] == "LoadImage" else [])
+        assert any(words in shown.text for words in named), shown
+        page.close_overlays()
+        assert red_outline(page.page, node_id) >= OUTLINED
+        assert red_outline(page.page, farthest_from(workflow, node_id)) < OUTLINED // 4  # only that node
         assert (model_server.get("/queue"), len(model_server.get("/history"))) == before  # nothing ran
     finally:
         page.close_overlays()
 
 
-def test_a_missing_face_pack_is_refused_with_where_its_files_go(model_server, page):
-    """The face nodes check their pack when the prompt is queued, with their own message."""
+def test_a_missing_face_pack_is_refused_with_where_its_files_go_and_where_to_get_them(model_server, page):
+    """The face nodes check their pack when the prompt is queued, with their own message: the folder
+    it goes in, where to get it, and the packs there are."""
     workflow = wf.load("idea_train_and_generate")
     loaders = model_nodes(workflow)
     values = {key: {field: STAND_INS[field]} for key, field in loaders.items() if field in STAND_INS}
     face = next(str(n["id"]) for n in workflow["nodes"] if n["type"] == "IDEA_FaceIDEmbed")
     values[face] = {"model_pack": "antelopev2"}
-    page.load_workflow(workflow, "train")
-    page.close_overlays()
-    shown = page.page.evaluate(QUEUE, values)
-    page.close_overlays()
-    [message] = [e["details"] for e in shown["nodeErrors"][face]["errors"]]
-    assert str(model_server.base / "models" / "insightface" / "models" / "antelopev2") in message
-    assert wf.FACE_PACK in message  # the packs it did find
+    try:
+        run, shown = run_with(page, workflow, "train", values)
+        [message] = [e["details"] for e in run.answer["node_errors"][face]["errors"]]
+        folder = str(model_server.base / "models" / "insightface" / "models" / "antelopev2")
+        for fact in (folder, TOOLS.FACE_PACKS["antelopev2"], wf.FACE_PACK):  # where, from where, what is there
+            assert fact in message and fact in shown.text, (fact, shown)
+        page.close_overlays()
+        assert red_outline(page.page, face) >= OUTLINED
+    finally:
+        page.close_overlays()
+
+
+def test_the_notes_and_the_error_give_the_same_face_pack_links():
+    from idea.face_models import PACK_SOURCES
+    assert TOOLS.FACE_PACKS == PACK_SOURCES

@@ -26,6 +26,7 @@ MODEL_SOURCES = {
                                "main/control_v11p_sd15_openpose_fp16.safetensors"),
 }
 # insightface packs are folders, which the frontend's model list cannot show: the notes say where.
+# (The same links as idea/face_models.PACK_SOURCES, which a missing pack's error names; a test ties them.)
 FACE_PACKS = {"antelopev2": "https://github.com/deepinsight/insightface/releases/download/v0.7/antelopev2.zip",
               "buffalo_l": "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"}
 # Node sizes in canvas units, at least the frontend's own minimum (so a node that gains an input

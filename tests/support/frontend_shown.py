@@ -19,14 +19,15 @@ from __future__ import annotations
 import io
 import json
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 
 CLOSE_PANEL = "Toggle properties panel"  # the errors panel's toggle in 1.49+
-FILE_NAME = r"[^\s/]+\.(?:safetensors|ckpt|pt|pth|bin|sft|gguf|onnx|png|jpe?g|webp)"
+FILE_NAME = r"[^\s/'\"]+\.(?:safetensors|ckpt|pt|pth|bin|sft|gguf|onnx|png|jpe?g|webp)"
 
 # Every row that lists one missing file: its anchor is the row's "Copy URL" button (a file with a
 # download link) or "Copy model name" (1.49+, a file the frontend knows no source for). The row is
-# the largest ancestor of the anchor holding no other anchor.
+# the largest ancestor of the anchor holding no other anchor, inside its section or dialog.
 _LISTED_ROWS = r"""(fileName) => {
   const isAnchor = b => /^(Copy URL|Copy model name)$/.test((b.getAttribute('aria-label') || b.innerText).trim());
   const anchors = Array.from(document.querySelectorAll('button')).filter(b => b.getClientRects().length && isAnchor(b));
@@ -34,7 +35,9 @@ _LISTED_ROWS = r"""(fileName) => {
   const named = new RegExp(fileName);
   return anchors.map(anchor => {
     let row = anchor;
-    while (row.parentElement && anchors.filter(a => row.parentElement.contains(a)).length === 1) row = row.parentElement;
+    const within = anchor.closest('section, [role=dialog]') || document.body;
+    while (row.parentElement && row.parentElement !== within && within.contains(row.parentElement)
+           && anchors.filter(a => row.parentElement.contains(a)).length === 1) row = row.parentElement;
     const lines = row.innerText.split('\n').map(l => l.trim()).filter(Boolean);
     return {lines, copyUrl: copyUrls.indexOf(anchor), named: lines.some(l => named.test(l))};
   });
@@ -163,24 +166,41 @@ def red_outline(page, node_id, margin: int = 14) -> int:
     return int(red.sum())
 
 
-_TEMPLATE_CARDS = """(pack) => {
+# Each card: the smallest element around a title that holds one picture, and whether it has loaded.
+_TEMPLATE_CARDS = """(titles) => {
   const dialog = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
-  const prefix = '/api/workflow_templates/' + encodeURIComponent(pack).replace(/%2F/g, '/') + '/';
-  const pictures = Array.from(dialog.querySelectorAll('img')).filter(i => decodeURIComponent(new URL(i.src).pathname).startsWith(decodeURIComponent(prefix)));
-  return {text: dialog.innerText, pictures: pictures.map(i => ({file: decodeURIComponent(new URL(i.src).pathname).slice(decodeURIComponent(prefix).length),
-                                                                 loaded: i.complete && i.naturalWidth > 0}))};
+  const cards = {};
+  for (const title of titles) {
+    const label = Array.from(dialog.querySelectorAll('*')).find(e => e.children.length === 0 && e.innerText &&
+      e.innerText.trim() === title);
+    let card = label;
+    while (card && card !== dialog && card.querySelectorAll('img').length === 0) card = card.parentElement;
+    const pictures = card && card !== dialog ? Array.from(card.querySelectorAll('img')) : [];
+    cards[title] = {shown: !!label, pictures: pictures.map(i => i.complete && i.naturalWidth > 0)};
+  }
+  return {text: dialog.innerText, cards};
 }"""
 
 
-def template_cards(page, pack: str) -> dict:
-    """Open the template browser (the Templates command), choose the pack's group, and return the
-    dialog's text and its pictures of the pack's templates ({file, loaded}), once all have loaded."""
-    page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
-    page.get_by_role("dialog").get_by_text(pack, exact=True).first.click()
-    page.wait_for_function("""(pack) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
-        const imgs = Array.from(d ? d.querySelectorAll('img') : []).filter(i => i.src.includes(encodeURIComponent(pack)));
-        return imgs.length > 0 && imgs.every(i => i.complete); }""", arg=pack, timeout=15_000)
-    return page.evaluate(_TEMPLATE_CARDS, pack)
+def template_cards(page, pack: str, titles: list[str]) -> dict:
+    """Open the template browser (the Templates command) and choose the pack's group. Returns the
+    dialog's text, each title's card ({shown, pictures: [loaded]}), and the template files the page
+    fetched from the pack's folder (1.58 shows a fetched picture as a blob: URL)."""
+    fetched = []
+    folder = f"/api/workflow_templates/{pack}/"
+    listener = lambda r: fetched.append(urllib.parse.unquote(urllib.parse.urlsplit(r.url).path)) if r.ok else None
+    page.on("response", listener)
+    try:
+        page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+        page.get_by_role("dialog").get_by_text(pack, exact=True).first.click()
+        page.wait_for_function("""(titles) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
+            const imgs = d ? Array.from(d.querySelectorAll('img')) : [];
+            return titles.every(t => d.innerText.includes(t)) && imgs.length >= titles.length && imgs.every(i => i.complete); }""",
+                               arg=titles, timeout=15_000)
+        shown = page.evaluate(_TEMPLATE_CARDS, titles)
+    finally:
+        page.remove_listener("response", listener)
+    return {**shown, "fetched": sorted({f[len(folder):] for f in fetched if f.startswith(folder)})}
 
 
 def search_nodes(page, query: str, settle_ms: int = 800) -> list[str]:
