@@ -15,12 +15,11 @@ from support.workflow_layout import GEOMETRY_JS, analyse
 
 NAMES = wf.names()
 MAKE = tool("make_workflows")
-STORES = "document.querySelector('#vue-app').__vue_app__.config.globalProperties.$pinia._s"
 
 # The frontend's Fit View (the "." key), as it animates it; returns the zoom and whether the canvas
 # then draws nodes as bare boxes (LiteGraph's low-quality mode below MinFontSizeForLOD).
 FIT_VIEW = f"""async () => {{
-  {STORES}.get('command').execute('Comfy.Canvas.FitView');
+  await app.extensionManager.command.execute('Comfy.Canvas.FitView');
   await new Promise(r => setTimeout(r, 600));
   return {{scale: app.canvas.ds.scale, lowQuality: app.canvas.low_quality}};
 }}"""
@@ -111,7 +110,7 @@ def test_wires_run_left_to_right_in_the_open_and_cross_only_where_the_generator_
 def test_fit_view_at_default_settings_draws_the_nodes_text(page, name):
     page.load_workflow(wf.load(name), name)
     page.close_overlays()
-    assert page.page.evaluate(f"() => {STORES}.get('setting').get('LiteGraph.Canvas.MinFontSizeForLOD')") == 8
+    assert page.page.evaluate("() => app.extensionManager.setting.get('LiteGraph.Canvas.MinFontSizeForLOD')") == 8
     view = page.page.evaluate(FIT_VIEW)
     assert not view["lowQuality"], f"Fit View shows {name} at {view['scale']:.2f}: bare boxes"
 

@@ -5,8 +5,9 @@
 // width then does not widen its own column). Groups are framed around their members;
 // notes become MarkdownNote nodes. Coordinates are those of the nodes' outer boxes (title bar
 // included). `reroutes` sends a wire through Reroute nodes that the columns place by name, so it can
-// go around the rest. Returns the workflow as the frontend's Export saves it.
-async ({columns, groups, notes, sizes, gap, view, reroutes}) => {
+// go around the rest. Every node and note is at least `widthSlack` times as wide as this frontend
+// measures it (newer frontends measure text wider). Returns the workflow as the frontend's Export saves it.
+async ({columns, groups, notes, sizes, gap, view, reroutes, widthSlack}) => {
   const g = app.graph, TITLE = LiteGraph.NODE_TITLE_HEIGHT, PAD = 20, HEAD = 46;
   const Group = LiteGraph.LGraphGroup || window.LGraphGroup;
   for (const group of [...g.groups]) g.remove(group);
@@ -25,11 +26,12 @@ async ({columns, groups, notes, sizes, gap, view, reroutes}) => {
     if (rerouteNodes[key]) return rerouteNodes[key];
     if (!key.startsWith('note:')) {
       const n = g.getNodeById(+key), least = n.computeSize(), [w, h] = sizes[n.type] || [0, 0];
-      n.size = [Math.round(Math.max(w, least[0])), Math.round(Math.max(h, least[1]))];
+      n.size = [Math.round(Math.max(w, least[0] * widthSlack)), Math.round(Math.max(h, least[1]))];
       return n;
     }
     const spec = notes[key.slice(5)], n = LiteGraph.createNode('MarkdownNote');
-    n.title = spec.title; n.widgets[0].value = spec.text; n.size = spec.size; g.add(n);
+    n.title = spec.title; n.widgets[0].value = spec.text; g.add(n);
+    n.size = [Math.round(Math.max(spec.size[0], n.computeSize()[0] * widthSlack)), spec.size[1]];
     return n;
   };
   let x = 0;

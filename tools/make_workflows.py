@@ -178,12 +178,12 @@ def train_layout(arch: str) -> dict:
     the bottom; the face side enters the nodes from above, the checkpoint from below."""
     columns = [
         [at("note:readme", span=True), at("2", 420)],
-        wide(at("5", 420), at("1", 1060), gap=100),
-        wide(at("7", 600), gap=140),
-        wide(at("note:train", 0, span=True), at("8", 580), gap=80),
-        wide(at("13", 220), at("9", 520), "11", "12", at("10", 990), gap=100),
-        wide(at("14", 900), gap=100),
-        wide(at("15", 1230), gap=80),
+        wide(at("5", 420), at("1", 1060), gap=60),
+        wide(at("7", 600), gap=150),
+        wide(at("note:train", 0, span=True), at("8", 580), gap=70),
+        wide(at("13", 220), at("9", 520), "11", "12", at("10", 990), gap=80),
+        wide(at("14", 900), gap=90),
+        wide(at("15", 1230), gap=70),
         [at("note:check", 0), at("17", 380), "16"],
     ]
     groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),

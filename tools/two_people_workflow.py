@@ -98,14 +98,14 @@ def two_people_layout() -> dict:
     person A's FaceID Embed and person B's, so the picture reaches each Likeness node without
     crossing the other person's reference."""
     columns = [
-        wide(at("note:readme", 0, span=True), at("1", 429), gap=80),
+        wide(at("note:readme", 0, span=True), at("1", 429), gap=70),
         [at("2", 590), "3", "6", "7", "11"],
         [at("10", 530), at("4", 680), at("8", 858)],
         [at("5", 680), at("9", 858)],
-        wide(at("12", 740), "14", gap=60),
-        wide(at("R_model", 429), at("13", 502), at("R_negative", 1126), gap=60),
-        wide(at("18", 10), at("R_vae", 396), at("15", 482), at("21", 804), gap=60),
-        wide(at("19", 20), at("16", 376), at("22", 482), at("note:check", 808), gap=70),
+        wide(at("12", 740), "14", gap=50),
+        wide(at("R_model", 429), at("13", 502), at("R_negative", 1126), gap=50),
+        wide(at("18", 10), at("R_vae", 396), at("15", 482), at("21", 804), gap=50),
+        wide(at("19", 20), at("16", 376), at("22", 482), at("note:check", 808), gap=60),
         [at("20", 200), at("17", 534), at("23", 854)],
     ]
     groups = [group("1 · Checkpoint, prompts and people", COLORS["train"], "1", "2", "3", "6", "7", "11"),

@@ -39,6 +39,10 @@ NODE_SIZES = {"CheckpointLoaderSimple": [240, 0], "LoadImage": [215, 326], "Prev
               "ControlNetApplyAdvanced": [240, 0]}
 COLORS = {"photos": "#3f789e", "train": "#a1309b", "generate": "#88A", "check": "#b58b2a"}
 GAP = {"x": 40, "y": 30}
+# Frontends 1.49 and later draw text up to 6 % wider than 1.32.9, where the files are made, and widen
+# a node to fit it: every width the generating frontend measures gets this much more, so the saved
+# layout is the one every tested frontend draws (no node grows over a wire or a neighbour).
+WIDTH_SLACK = 1.07
 # The saved view: scale 1 with the graph's top-left corner clear of the side bar and of the tab bar
 # and floating menu above the canvas, so the Read-me note's heading is the first thing one reads.
 VIEW = {"scale": 1, "offset": [90, 130]}
@@ -83,7 +87,8 @@ def layout(columns: list, groups: list[dict], notes: dict, crossings: tuple = ()
     other pair of wires that share no node must not cross. sizes: this workflow's own node sizes,
     over NODE_SIZES."""
     return {"columns": columns, "groups": groups, "notes": notes, "sizes": {**NODE_SIZES, **(sizes or {})},
-            "gap": GAP, "view": VIEW, "crossings": [list(map(list, pair)) for pair in crossings],
+            "gap": GAP, "view": VIEW, "widthSlack": WIDTH_SLACK,
+            "crossings": [list(map(list, pair)) for pair in crossings],
             "reroutes": list(reroutes)}
 
 
