@@ -17,6 +17,8 @@ from support.frontend import Frontend, prepare_user_settings
 from support.workflow_api import (FRONTEND_EXTENDED, FRONTEND_ONLY, ConversionError, link_kinds, strip_meta,
                                   ui_to_api, unreadable_inputs, widget_layout)
 
+pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
+
 CKPT = "idea-tiny-sd15.safetensors"
 VIEWPORT = (1280, 720)
 

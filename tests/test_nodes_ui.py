@@ -14,6 +14,8 @@ from support import workflow_fixtures as wf
 from support.frontend import Frontend
 from support.frontend_shown import search_nodes
 
+pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
+
 OUTPUTS = {
     "IDEA_FaceIDEmbed": ["face_embedding", "aligned_faces", "agreement"],
     "IDEA_IDEnhancer": ["identity"],

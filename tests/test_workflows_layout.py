@@ -13,6 +13,8 @@ from support.frontend import Frontend, prepare_user_settings
 from support.tools import tool
 from support.workflow_layout import GEOMETRY_JS, analyse
 
+pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
+
 NAMES = wf.names()
 MAKE = tool("make_workflows")
 

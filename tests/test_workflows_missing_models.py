@@ -24,6 +24,8 @@ from support.frontend_shown import queue, read_shown, red_outline
 from support.identities import write_identity
 from support.tools import tool
 
+pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
+
 NAMES = wf.names()
 TOOLS = tool("make_workflows")
 CHECK_ONLY = {name: set(spec.check_only) for name, spec in TOOLS.WORKFLOWS.items()}

@@ -20,6 +20,8 @@ from support.frontend import Frontend
 from support.frontend_shown import template_cards
 from support.tools import tool
 
+pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
+
 PACK_MODULE = "ComfyUI-ID-EA"  # the folder name under custom_nodes/, which names the template group
 NAMES = wf.names()
 NOTE_TYPES = {"Note", "MarkdownNote"}
