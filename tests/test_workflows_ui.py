@@ -23,6 +23,7 @@ from support.tools import tool
 pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
 
 PACK_MODULE = "ComfyUI-ID-EA"  # the folder name under custom_nodes/, which names the template group
+BLUEPRINTS_DIR = wf.WORKFLOWS_DIR.parent / "subgraphs"
 NAMES = wf.names()
 NOTE_TYPES = {"Note", "MarkdownNote"}
 MAKE = tool("make_workflows")
@@ -59,19 +60,23 @@ def served(url: str):
         return json.loads(resp.read())
 
 
-def test_there_are_the_five_workflows_and_only_their_files():
-    assert NAMES == ["idea_controlnet_pose", "idea_saved_identity", "idea_sdxl", "idea_train_and_generate",
-                     "idea_two_people"]
+TRYING_ORDER = ["idea_blueprint_start", "idea_train_and_generate", "idea_saved_identity", "idea_blueprint_saved",
+                "idea_controlnet_pose", "idea_sdxl", "idea_two_people"]
+
+
+def test_there_are_the_seven_workflows_and_only_their_files():
+    assert NAMES == sorted(TRYING_ORDER)
     files = sorted(p.name for p in wf.WORKFLOWS_DIR.iterdir())
     assert files == sorted(f"{MAKE.WORKFLOWS[k].title}{ext}" for k in NAMES for ext in (".json", ".jpg"))
 
 
 def test_template_titles_read_as_titles_in_the_order_to_try_them():
     """Frontend 1.32.9 titles a custom node's template card with its file name and describes it with
-    the same name, dashes and underscores turned into spaces: so the names are the titles."""
-    titles = [MAKE.WORKFLOWS[k].title for k in ("idea_train_and_generate", "idea_saved_identity",
-                                                "idea_controlnet_pose", "idea_sdxl", "idea_two_people")]
-    assert [t.split(" ", 1)[0] for t in titles] == ["1", "2", "3", "4", "5"] and "Start here" in titles[0]
+    the same name, dashes and underscores turned into spaces: so the names are the titles. Each
+    blueprint version sits beside the workflow it condenses."""
+    titles = [MAKE.WORKFLOWS[k].title for k in TRYING_ORDER]
+    assert [t.split(" ", 1)[0] for t in titles] == ["1", "1", "2", "2", "3", "4", "5"]
+    assert "Start here" in titles[0] and "blueprint" in titles[0] and "blueprint" in titles[3]
     assert all("-" not in t and "_" not in t and t.endswith(("(SD1.5)", "(SDXL)")) for t in titles)
     assert sorted(titles) == titles  # the frontend's alphabetical order is the order to try them
 
@@ -87,7 +92,8 @@ def test_the_template_browser_shows_the_titles_with_their_pictures(page):
     finally:
         page.close_overlays()
     for title in titles:
-        assert seen["cards"][title] == {"shown": True, "pictures": [True]}, (title, seen["cards"])
+        card = seen["cards"][title]
+        assert card["shown"] and card["pictures"] and all(card["pictures"]), (title, seen["cards"])
     assert set(seen["fetched"]) >= {f"{title}.jpg" for title in titles}, seen["fetched"]
 
 
@@ -132,7 +138,8 @@ def test_workflow_has_notes_saying_where_the_models_go_and_come_from(name):
     workflow = wf.load(name)
     text = "\n".join(n["widgets_values"][0] for n in workflow["nodes"] if n["type"] in NOTE_TYPES)
     assert "ComfyUI/models/checkpoints/" in text and "models/models/" not in text
-    types = {n["type"] for n in workflow["nodes"]}
+    types = {n["type"] for graph in [workflow, *(workflow.get("definitions") or {}).get("subgraphs", [])]
+             for n in graph["nodes"]}  # inside its blueprint nodes too
     if "IDEA_FaceIDEmbed" in types:
         assert "ComfyUI/models/insightface/models/antelopev2/" in text
         assert MAKE.FACE_PACKS["antelopev2"] in text and MAKE.FACE_PACKS["buffalo_l"] in text
@@ -164,25 +171,39 @@ def test_python_conversion_equals_the_frontends_prompt(page, object_info, name):
 
 def _content(workflow: dict) -> dict:
     """What a workflow says, without where its nodes sit and how large they are (both depend on the
-    fonts of the browser that measured them)."""
+    fonts of the browser that measured them), in its subgraphs too."""
     nodes = [{k: v for k, v in n.items() if k not in ("pos", "size")} for n in workflow["nodes"]]
-    groups = [{k: v for k, v in g.items() if k != "bounding"} for g in workflow["groups"]]
-    return {**{k: v for k, v in workflow.items() if k not in ("nodes", "groups")}, "nodes": nodes, "groups": groups}
+    groups = [{k: v for k, v in g.items() if k != "bounding"} for g in workflow.get("groups", [])]
+    out = {**{k: v for k, v in workflow.items() if k not in ("nodes", "groups")}, "nodes": nodes, "groups": groups}
+    if "definitions" in workflow:
+        out["definitions"] = {**workflow["definitions"], "subgraphs": [
+            {**_content({k: v for k, v in d.items() if k not in ("inputNode", "outputNode", "inputs", "outputs")}),
+             "io": [[{k: v for k, v in slot.items() if k != "pos"} for slot in d[side]] for side in ("inputs", "outputs")]}
+            for d in workflow["definitions"].get("subgraphs", [])]}
+    return out
 
 
 def test_the_files_are_what_the_generator_makes(page):
-    """In the frontend that wrote them: each frontend saves a workflow in its own format (1.49+ adds
-    `widgets_values_named` and output slots to output nodes, drops group font sizes), so in another
-    one this would compare formats, not content. The files are written with the default host's
-    frontend, the oldest tested, whose format every newer one reads (the other tests load them)."""
+    """Workflows and blueprints, in the frontend that wrote them: each frontend saves a workflow in its
+    own format (1.49+ adds `widgets_values_named` and output slots to output nodes, drops group font
+    sizes), so in another one this would compare formats, not content. The files are written with the
+    default host's frontend, the oldest tested, whose format every newer one reads (the other tests
+    load them)."""
     written_by = {wf.load(name)["extra"]["frontendVersion"] for name in NAMES}
     running = page.page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
     if written_by != {running}:
         pytest.skip(f"the files were written by frontend {sorted(written_by)}, this page runs {running}: "
                     "each frontend saves its own format")
     assert sorted(MAKE.WORKFLOWS) == NAMES
+    built = {}
     for name in NAMES:
-        assert _content(MAKE.build(page, name)) == _content(wf.load(name)), f"re-run tools/make_workflows.py ({name})"
+        built[name] = MAKE.build(page, name)
+        assert _content(built[name]) == _content(wf.load(name)), f"re-run tools/make_workflows.py ({name})"
+    blueprints = MAKE.blueprint_files(page, built)
+    assert sorted(blueprints) == sorted(p.name for p in BLUEPRINTS_DIR.glob("*.json"))
+    for file_name, blueprint in blueprints.items():
+        shipped = json.loads((BLUEPRINTS_DIR / file_name).read_text(encoding="utf-8"))
+        assert _content(blueprint) == _content(shipped), f"re-run tools/make_workflows.py ({file_name})"
 
 
 def test_the_screenshot_script_pictures_a_workflow_at_default_settings(ui_server, browser, tmp_path):

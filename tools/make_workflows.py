@@ -1,4 +1,5 @@
-"""Writes workflows/*.json, the example workflows ComfyUI lists as this pack's templates.
+"""Writes workflows/*.json, the example workflows ComfyUI lists as this pack's templates, and
+subgraphs/*.json, the subgraph blueprints cut out of them (tools/blueprints.py).
 
 Why generated: each workflow is written here as an API prompt (short, reviewable, the same format
 the server tests run) and turned into the UI format by the real frontend (`app.loadApiJson`, then
@@ -15,7 +16,7 @@ What a reader of the canvas needs, and what the shared helpers below give every 
   that opens on the Read-me below the frontend's menu (tests/test_workflows_layout.py checks these);
   where a column layout alone would make wires cross, Reroute nodes carry a wire around the rest.
 
-    python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows]
+    python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
 
 Without --url a throw-away server with this pack is started. Needs the provisioned host and
 /usr/bin/chromium (see tests/support/frontend.py).
@@ -39,7 +40,9 @@ from workflow_parts import (  # noqa: E402
     BATCH, CFG, CHECKPOINTS, COLORS, CONTROLNET, FACE_PACK_LINE, FACE_PACKS, LABELS, MODEL_SOURCES, NAME,
     NEGATIVE, PHOTO, POSE_IMAGE, POSITIVE, SIZES, at, attach_model_sources, checkpoint_line, group, layout,
     models_note, node, note, result_lines, wide)
+import blueprint_workflows  # noqa: E402
 import two_people_workflow  # noqa: E402
+from blueprints import BLUEPRINTS, as_blueprint, convert, fixed_ids, saved_from_start  # noqa: E402
 
 # ---- the prompts ----
 
@@ -229,24 +232,38 @@ class Workflow:
     """One bundled workflow: `key` names it in tests and screenshots, `title` is its file name and
     so the template card's title (no '-' or '_': the card's description turns them into spaces).
     check_only: node ids of the models only a likeness check reads, which the picture is made
-    without (every other model is needed by every output, so a missing one refuses the whole prompt)."""
+    without (every other model is needed by every output, so a missing one refuses the whole prompt).
+    cut: the blueprints (tools/blueprints.py) cut out of the prompt's nodes, in order; their node ids
+    are handed to `layout` (called without, it names them by key) and to `then`, which changes the
+    graph after the cut."""
 
     key: str
     title: str
     prompt: Callable[[], dict]
-    layout: Callable[[], dict]
+    layout: Callable[..., dict]
     check_only: tuple[str, ...] = ()
+    cut: tuple[str, ...] = ()
+    then: Callable | None = None
 
     @property
     def file_name(self) -> str:
         return f"{self.title}.json"
 
 
+def _saved_from_start(page, ids: dict) -> None:
+    saved_from_start(page, int(ids["learn"]), int(ids["generate"]), 2, f"{NAME}.safetensors")
+
+
+START_PROMPT = lambda: blueprint_workflows.start_prompt(train_and_generate("sd1"))  # noqa: E731
 WORKFLOWS = {w.key: w for w in (
     Workflow("idea_train_and_generate", "1 Start here. Learn a person from photos, then generate (SD1.5)",
              lambda: train_and_generate("sd1"), lambda: train_layout("sd1")),
+    Workflow("idea_blueprint_start", "1 Start here with blueprints. Learn a person from photos, then generate (SD1.5)",
+             START_PROMPT, blueprint_workflows.start_layout, cut=("learn", "generate")),
     Workflow("idea_saved_identity", "2 Generate with a learned person (SD1.5)",
              lambda: saved_identity(False), lambda: saved_layout(False)),
+    Workflow("idea_blueprint_saved", "2 Generate with a learned person, one blueprint node (SD1.5)",
+             START_PROMPT, blueprint_workflows.saved_layout, cut=("learn", "generate"), then=_saved_from_start),
     Workflow("idea_controlnet_pose", "3 A learned person in a ControlNet pose (SD1.5)",
              lambda: saved_identity(True), lambda: saved_layout(True)),
     Workflow("idea_sdxl", "4 Learn a person from photos, then generate (SDXL)",
@@ -255,40 +272,72 @@ WORKFLOWS = {w.key: w for w in (
              two_people_workflow.two_people, two_people_workflow.two_people_layout,
              check_only=two_people_workflow.CHECK_MODELS),
 )}
+# Where each blueprint is cut from: a bundled workflow, or (two people) workflow 5 without its
+# likeness check, which is no bundled workflow of its own.
+TWO_PEOPLE_SOURCE = Workflow("two_people_blueprint", "Two people in one picture (blueprint source)",
+                             lambda: two_people_workflow.picture_only(two_people_workflow.two_people()),
+                             lambda ids=None: None, cut=("two_people",))
+BLUEPRINT_SOURCES = {"learn": WORKFLOWS["idea_blueprint_start"], "generate": WORKFLOWS["idea_blueprint_start"],
+                     "two_people": TWO_PEOPLE_SOURCE}
 
 _ARRANGE = (pathlib.Path(__file__).with_name("arrange_workflow.js")).read_text(encoding="utf-8")
+_EXPORT = "async () => JSON.parse(JSON.stringify((await app.graphToPrompt()).workflow))"
 
 
-def build(page, key: str) -> dict:
-    """The UI workflow `key`: converted by the frontend, arranged, and its models' sources attached."""
-    spec = WORKFLOWS[key]
+def build(page, key: str, spec: Workflow | None = None) -> dict:
+    """The UI workflow `key`: converted by the frontend, its blueprints cut out, arranged, its models'
+    sources attached."""
+    spec = spec or WORKFLOWS[key]
     workflow = page.api_to_ui(spec.prompt(), spec.title)
     report = page.load_workflow(workflow, spec.title)
     if report.missing_node_types:
         raise RuntimeError(f"{key}: the frontend lacks node types {report.missing_node_types}")
-    return attach_model_sources(page.page.evaluate(_ARRANGE, spec.layout()))
+    made = {blueprint: convert(page, BLUEPRINTS[blueprint]) for blueprint in spec.cut}
+    ids = {blueprint: str(m["node"]) for blueprint, m in made.items()}
+    if spec.then:
+        spec.then(page, ids)
+    arrangement = spec.layout(ids) if spec.cut else spec.layout()
+    workflow = page.page.evaluate(_ARRANGE, arrangement) if arrangement else page.page.evaluate(_EXPORT)
+    return fixed_ids(attach_model_sources(workflow), {b: m["definition"] for b, m in made.items()})
 
 
-def write_all(server_url: str, out_dir: pathlib.Path) -> list[pathlib.Path]:
+def blueprint_files(page, built: dict) -> dict:
+    """file name -> blueprint, each taken from the workflow it was cut from (`built`: key -> workflow)."""
+    out = {}
+    for key, source in BLUEPRINT_SOURCES.items():
+        workflow = built[source.key] if source.key in built else build(page, source.key, source)
+        out[BLUEPRINTS[key].file_name] = as_blueprint(workflow, key)
+    return out
+
+
+def write_all(server_url: str, out_dir: pathlib.Path, blueprints_dir: pathlib.Path) -> list[pathlib.Path]:
     from support.frontend import Frontend
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    blueprints_dir.mkdir(parents=True, exist_ok=True)
+    written, built = [], {}
     with Frontend(server_url) as browser:
         page = browser.open_page()
         for key, spec in WORKFLOWS.items():
-            path = out_dir / spec.file_name
-            path.write_text(json.dumps(build(page, key), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            written.append(path)
+            built[key] = build(page, key)
+            written.append(_write(out_dir / spec.file_name, built[key]))
+        for file_name, blueprint in blueprint_files(page, built).items():
+            written.append(_write(blueprints_dir / file_name, blueprint))
     return written
+
+
+def _write(path: pathlib.Path, content: dict) -> pathlib.Path:
+    path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running ComfyUI with this pack (default: start one)")
     parser.add_argument("--out", type=pathlib.Path, default=REPO / "workflows")
+    parser.add_argument("--blueprints", type=pathlib.Path, default=REPO / "subgraphs")
     args = parser.parse_args()
     if args.url:
-        paths = write_all(args.url, args.out)
+        paths = write_all(args.url, args.out, args.blueprints)
     else:
         import tempfile
 
@@ -297,7 +346,7 @@ def main() -> None:
             server = ComfyServer(pathlib.Path(base))
             server.start()
             try:
-                paths = write_all(server.url, args.out)
+                paths = write_all(server.url, args.out, args.blueprints)
             finally:
                 server.stop()
     for path in paths:

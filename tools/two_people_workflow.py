@@ -59,6 +59,12 @@ def two_people() -> dict:
     return prompt
 
 
+def picture_only(prompt: dict) -> dict:
+    """The prompt without the likeness check (the reference photos, FaceID Embed and Face Similarity
+    of each person): what the blueprint "Two people in one picture" is cut from."""
+    return {k: v for k, v in prompt.items() if int(k) < int(CHECK_MODELS[0])}
+
+
 def notes() -> dict:
     a, b = PEOPLE
     return {

@@ -100,10 +100,14 @@ _HOOK = """() => {
     }});
 }"""
 
+# Node types are checked at every level: the root graph's, and those inside its subgraphs (whose own
+# type is the subgraph definition's id).
 _LOAD = """async ([wf, name]) => {
   window.__ideaMissing = null;
-  const types = (Array.isArray(wf.nodes) ? wf.nodes : []).map(n => n && n.type);
-  const unregistered = [...new Set(types.filter(t => !(t in LiteGraph.registered_node_types)))];
+  const subgraphs = (wf.definitions && Array.isArray(wf.definitions.subgraphs)) ? wf.definitions.subgraphs : [];
+  const defined = new Set(subgraphs.map(s => s.id));
+  const types = [wf, ...subgraphs].flatMap(g => Array.isArray(g.nodes) ? g.nodes : []).map(n => n && n.type);
+  const unregistered = [...new Set(types.filter(t => !defined.has(t) && !(t in LiteGraph.registered_node_types)))];
   let thrown = null;
   try { await app.loadGraphData(wf, true, true, name); } catch (e) { thrown = String((e && e.stack) || e); }
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));

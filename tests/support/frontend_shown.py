@@ -182,6 +182,12 @@ _TEMPLATE_CARDS = """(titles) => {
 }"""
 
 
+_CARD_LOADED = """(title) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
+  let card = Array.from(d.querySelectorAll('*')).find(e => e.children.length === 0 && e.innerText && e.innerText.trim() === title);
+  while (card && card !== d && card.querySelectorAll('img').length === 0) card = card.parentElement;
+  return !!card && card !== d && Array.from(card.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0); }"""
+
+
 def template_cards(page, pack: str, titles: list[str]) -> dict:
     """Open the template browser (the Templates command) and choose the pack's group. Returns the
     dialog's text, each title's card ({shown, pictures: [loaded]}), and the template files the page
@@ -194,9 +200,10 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
         page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
         page.get_by_role("dialog").get_by_text(pack, exact=True).first.click()
         page.wait_for_function("""(titles) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
-            const imgs = d ? Array.from(d.querySelectorAll('img')) : [];
-            return titles.every(t => d.innerText.includes(t)) && imgs.length >= titles.length && imgs.every(i => i.complete); }""",
-                               arg=titles, timeout=15_000)
+            return d && titles.every(t => d.innerText.includes(t)); }""", arg=titles, timeout=15_000)
+        for title in titles:  # a card's picture loads once it is scrolled into view
+            page.get_by_role("dialog").get_by_text(title, exact=True).first.scroll_into_view_if_needed()
+            page.wait_for_function(_CARD_LOADED, arg=title, timeout=15_000)
         shown = page.evaluate(_TEMPLATE_CARDS, titles)
     finally:
         page.remove_listener("response", listener)

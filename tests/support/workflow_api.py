@@ -19,6 +19,8 @@ frontend for every node type the server offers):
   cuts the text) and `{a|b}` replaced by a random choice, which this converter refuses.
 - Muted nodes (mode 2) are dropped with every input that comes from them; a bypassed node (mode 4)
   hands an input of the requested type on (the same slot first, as the frontend does).
+- Subgraph nodes are flattened as the frontend does it: the nodes of their definition enter the
+  prompt as "<subgraph node id>:<inner id>", their links followed across the subgraph's edges.
 - Anything else is refused (ConversionError), never guessed: hosts from 2026 add widget kinds the
   frontend draws and saves in its own ways (`socketless` inputs such as COLOR or CURVE, dynamic
   inputs such as COMFY_DYNAMICCOMBO_V3 whose sub-widgets are saved too, audio uploads), and some
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -137,46 +140,83 @@ def _types_match(a: str, b: str) -> bool:
     return bool({t.strip().upper() for t in str(a).split(",")} & {t.strip().upper() for t in str(b).split(",")})
 
 
+@dataclass
+class _Scope:
+    """One graph level: the root, or one subgraph node's definition seen through that node. Its nodes
+    go into the prompt as `prefix + id` ("17:5" for node 5 inside subgraph node 17), as the frontend
+    names them."""
+
+    prefix: str
+    nodes: dict
+    links: dict
+    instance: dict | None = None  # the subgraph node, in `parent`
+    parent: "_Scope | None" = None
+
+
+SUBGRAPH_INPUTS, SUBGRAPH_OUTPUTS = -10, -20  # the ids of a subgraph's input and output nodes
+
+
 class _Converter:
     def __init__(self, workflow: dict, object_info: dict):
-        if (workflow.get("definitions") or {}).get("subgraphs"):
-            raise ConversionError("the workflow contains subgraphs; convert it with the frontend "
-                                  "(support.frontend.FrontendPage.graph_to_prompt)")
         self.info = object_info
         self.links_kinds = link_kinds(object_info)
-        self.nodes = {n["id"]: n for n in workflow.get("nodes", [])}
-        self.links = _links(workflow)
+        self.definitions = {d["id"]: d for d in (workflow.get("definitions") or {}).get("subgraphs") or []}
+        self.root = _Scope("", {n["id"]: n for n in workflow.get("nodes", [])}, _links(workflow))
 
-    def _origin(self, node: dict, slot: int):
-        """Follow the link into input `slot` to (node, output slot), through reroutes and bypassed
-        nodes; None when nothing real feeds it."""
+    def _inner(self, scope: _Scope, node: dict) -> _Scope:
+        """The scope of subgraph node `node`."""
+        if node.get("mode") in (MODE_NEVER, MODE_BYPASS) or node.get("widgets_values"):
+            raise ConversionError(f"subgraph node {node['id']} is muted, bypassed or keeps its own widget "
+                                  "values; convert this workflow with the frontend's graphToPrompt")
+        definition = self.definitions[node["type"]]
+        return _Scope(f"{scope.prefix}{node['id']}:", {n["id"]: n for n in definition.get("nodes", [])},
+                      _links(definition), node, scope)
+
+    def _origin(self, scope: _Scope, node: dict, slot: int):
+        """Follow the link into input `slot` to (scope, node, output slot), through reroutes, bypassed
+        nodes and subgraph edges; None when nothing real feeds it."""
         link_id = node["inputs"][slot].get("link")
         if link_id is None:
             return None
-        if link_id not in self.links:
-            raise ConversionError(f"node {node['id']} ({node['type']}) input {node['inputs'][slot]['name']} "
-                                  f"refers to link {link_id}, which the workflow does not have")
-        origin_id, origin_slot = self.links[link_id]
-        return self._resolve_output(self.nodes[origin_id], origin_slot, node["inputs"][slot].get("type", "*"))
+        if link_id not in scope.links:
+            raise ConversionError(f"node {scope.prefix}{node['id']} ({node['type']}) input "
+                                  f"{node['inputs'][slot]['name']} refers to link {link_id}, which the workflow "
+                                  "does not have")
+        origin_id, origin_slot = scope.links[link_id]
+        if origin_id == SUBGRAPH_INPUTS:  # from outside: what feeds the subgraph node's input
+            return self._origin(scope.parent, scope.instance, origin_slot)
+        return self._resolve_output(scope, scope.nodes[origin_id], origin_slot, node["inputs"][slot].get("type", "*"))
 
-    def _resolve_output(self, node: dict, slot: int, wanted: str, depth: int = 0):
-        if depth > len(self.nodes):
-            raise ConversionError(f"circular links through node {node['id']}")
+    def _resolve_output(self, scope: _Scope, node: dict, slot: int, wanted: str, depth: int = 0):
+        if depth > len(scope.nodes):
+            raise ConversionError(f"circular links through node {scope.prefix}{node['id']}")
+        if node["type"] in self.definitions:  # into the subgraph, to what its output `slot` shows
+            inner = self._inner(scope, node)
+            output = self.definitions[node["type"]]["outputs"][slot]
+            if not output.get("linkIds"):
+                return None
+            origin_id, origin_slot = inner.links[output["linkIds"][0]]
+            if origin_id == SUBGRAPH_INPUTS:
+                return self._origin(scope, node, origin_slot)
+            return self._resolve_output(inner, inner.nodes[origin_id], origin_slot, wanted, depth + 1)
         if node.get("mode") == MODE_NEVER:
             return None
         if node["type"] == "Reroute":
-            return self._follow(node, 0, depth)
+            return self._follow(scope, node, 0, depth)
         if node.get("mode") == MODE_BYPASS:
             index = self._bypass_input(node, slot, wanted)
-            return None if index is None else self._follow(node, index, depth)
-        return node, slot
+            return None if index is None else self._follow(scope, node, index, depth)
+        return scope, node, slot
 
-    def _follow(self, node: dict, input_slot: int, depth: int):
+    def _follow(self, scope: _Scope, node: dict, input_slot: int, depth: int):
         inputs = node.get("inputs") or []
         if input_slot >= len(inputs) or inputs[input_slot].get("link") is None:
             return None
-        origin_id, origin_slot = self.links[inputs[input_slot]["link"]]
-        return self._resolve_output(self.nodes[origin_id], origin_slot, inputs[input_slot].get("type", "*"), depth + 1)
+        origin_id, origin_slot = scope.links[inputs[input_slot]["link"]]
+        if origin_id == SUBGRAPH_INPUTS:
+            return self._origin(scope.parent, scope.instance, origin_slot)
+        return self._resolve_output(scope, scope.nodes[origin_id], origin_slot, inputs[input_slot].get("type", "*"),
+                                    depth + 1)
 
     @staticmethod
     def _bypass_input(node: dict, slot: int, wanted: str) -> int | None:
@@ -195,7 +235,7 @@ class _Converter:
                 return i
         return None
 
-    def _widget_values(self, node: dict) -> dict:
+    def _widget_values(self, node: dict, where: str) -> dict:
         values = node.get("widgets_values")
         if values is None:
             return {}
@@ -204,7 +244,7 @@ class _Converter:
         layout = widget_layout(self.info[node["type"]])
         if len(values) != len(layout):
             raise ConversionError(
-                f"node {node['id']} ({node['type']}) has {len(values)} widget values but the server's "
+                f"node {where} ({node['type']}) has {len(values)} widget values but the server's "
                 f"definition gives {len(layout)} widgets ({layout}); the node changed since the workflow "
                 "was saved: re-save it from the current frontend")
         specs = dict(_input_specs(self.info[node["type"]]))
@@ -213,46 +253,51 @@ class _Converter:
             if name is FRONTEND_ONLY:
                 continue
             if isinstance(value, str) and _options(specs[name]).get("dynamicPrompts"):
-                value = dynamic_prompt_value(value, f"node {node['id']} ({node['type']}) widget {name}")
+                value = dynamic_prompt_value(value, f"node {where} ({node['type']}) widget {name}")
             out[name] = value
         return out
 
-    def node_inputs(self, node: dict) -> dict:
+    def node_inputs(self, scope: _Scope, node: dict) -> dict:
         inputs = {name: ({"__value__": v} if isinstance(v, list) else v)
-                  for name, v in self._widget_values(node).items()}
+                  for name, v in self._widget_values(node, f"{scope.prefix}{node['id']}").items()}
         for slot, inp in enumerate(node.get("inputs") or []):
-            origin = self._origin(node, slot)
+            origin = self._origin(scope, node, slot)
             if origin is None:
                 continue
-            source, source_slot = origin
+            source_scope, source, source_slot = origin
             if source["type"] == "PrimitiveNode":
                 value = (source.get("widgets_values") or [None])[0]
                 inputs[inp["name"]] = {"__value__": value} if isinstance(value, list) else value
             elif source["type"] in VIRTUAL_TYPES:
                 continue
             else:
-                inputs[inp["name"]] = [str(source["id"]), int(source_slot)]
+                inputs[inp["name"]] = [f"{source_scope.prefix}{source['id']}", int(source_slot)]
         return inputs
 
-    def convert(self) -> dict:
-        prompt = {}
-        for node in self.nodes.values():
-            kind = node["type"]
+    def _convert_scope(self, scope: _Scope, prompt: dict) -> None:
+        for node in scope.nodes.values():
+            kind, where = node["type"], f"{scope.prefix}{node['id']}"
+            if kind in self.definitions:
+                self._convert_scope(self._inner(scope, node), prompt)
+                continue
             if kind in VIRTUAL_TYPES or node.get("mode") in (MODE_NEVER, MODE_BYPASS):
                 continue
             if kind not in self.info:
-                raise ConversionError(f"node {node['id']} has type {kind!r}, which the server does not offer")
+                raise ConversionError(f"node {where} has type {kind!r}, which the server does not offer")
             if kind in FRONTEND_EXTENDED:
-                raise ConversionError(f"node {node['id']} ({kind}) has widgets made by a frontend extension; "
+                raise ConversionError(f"node {where} ({kind}) has widgets made by a frontend extension; "
                                       "convert this workflow with the frontend's graphToPrompt")
             unreadable = unreadable_inputs(self.info[kind], self.links_kinds)
             if unreadable:
-                raise ConversionError(f"node {node['id']} ({kind}) has inputs whose widgets this converter cannot "
+                raise ConversionError(f"node {where} ({kind}) has inputs whose widgets this converter cannot "
                                       f"read: {', '.join(unreadable)}; convert this workflow with the frontend's "
                                       "graphToPrompt")
             title = node.get("title") or self.info[kind].get("display_name") or kind
-            prompt[str(node["id"])] = {"inputs": self.node_inputs(node), "class_type": kind,
-                                       "_meta": {"title": title}}
+            prompt[where] = {"inputs": self.node_inputs(scope, node), "class_type": kind, "_meta": {"title": title}}
+
+    def convert(self) -> dict:
+        prompt = {}
+        self._convert_scope(self.root, prompt)
         for entry in prompt.values():  # links into dropped nodes go, as in the frontend
             for name, value in list(entry["inputs"].items()):
                 if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
