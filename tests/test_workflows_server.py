@@ -131,18 +131,7 @@ def test_sdxl_workflow_runs_on_an_sdxl_checkpoint(workflow_server, object_info, 
 
 @pytest.fixture(scope="module")
 def two_identities(workflow_server):
-    """person_a and person_b as Learn ID Token leaves them: an identity file and an embedding each
-    (random, with an open gate; the workflow's logic, not the likeness, is under test)."""
-    import torch
-    from safetensors.torch import save_file
-    from support.identities import write_identity
-    models = workflow_server.base / "models"
-    (models / "embeddings").mkdir(parents=True, exist_ok=True)
-    for seed, name in enumerate(("person_a", "person_b")):
-        write_identity(models / "idea" / f"{name}.safetensors", "sd1", seed=40 + seed)
-        vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(50 + seed))
-        save_file({"clip_l": vectors}, str(models / "embeddings" / f"{name}.safetensors"))
-    return "person_a", "person_b"
+    return wf.install_two_people(workflow_server.base)
 
 
 def test_two_people_workflow_runs_and_scores_each_face(workflow_server, object_info, two_identities):

@@ -61,10 +61,11 @@ GENERATE = Blueprint(
     "embedding:NAME in the prompt. Connect the checkpoint the person was learned on, and the identity from "
     "Learn a person or from Load Identity (a saved person, by name); take clip from Learn a person when "
     "it trains in the same run.")
+TWO_PEOPLE_OFFSET = 100  # its nodes are workflow 5's, numbered from 102 (see make_workflows.TWO_PEOPLE_SOURCE)
 TWO_PEOPLE = Blueprint(
     "two_people", "Two people in one picture (ID-EA)",
-    ("2", "4", "5", "6", "8", "9", "10", "11", "12", "13", "14", "15", "16"),
-    (("2", "text"), ("6", "text"), ("10", "text"), ("15", "seed")),
+    tuple(str(TWO_PEOPLE_OFFSET + i) for i in (2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16)),
+    tuple((str(TWO_PEOPLE_OFFSET + i), widget) for i, widget in ((2, "text"), (6, "text"), (10, "text"), (15, "seed"))),
     "Two learned people in one picture, A on the left half and B on the right, each prompt with its own "
     "identity (Apply ID-Adapter to Conditioning and Set Area), with a background prompt for the whole "
     "picture. Connect the checkpoint both were learned on and two identities (Load Identity); keep "

@@ -59,10 +59,15 @@ def two_people() -> dict:
     return prompt
 
 
-def picture_only(prompt: dict) -> dict:
+def picture_only(prompt: dict, offset: int = 0) -> dict:
     """The prompt without the likeness check (the reference photos, FaceID Embed and Face Similarity
-    of each person): what the blueprint "Two people in one picture" is cut from."""
-    return {k: v for k, v in prompt.items() if int(k) < int(CHECK_MODELS[0])}
+    of each person): what the blueprint "Two people in one picture" is cut from; node ids raised by
+    `offset`."""
+    kept = {k for k in prompt if int(k) < int(CHECK_MODELS[0])}
+    moved = lambda key: str(int(key) + offset)  # noqa: E731
+    return {moved(k): {**prompt[k], "inputs": {name: [moved(v[0]), v[1]] if isinstance(v, list) else v
+                                               for name, v in prompt[k]["inputs"].items()}}
+            for k in sorted(kept, key=int)}
 
 
 def notes() -> dict:

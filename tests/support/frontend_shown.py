@@ -210,14 +210,25 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
     return {**shown, "fetched": sorted({f[len(folder):] for f in fetched if f.startswith(folder)})}
 
 
-def search_nodes(page, query: str, settle_ms: int = 800) -> list[str]:
+_OPTIONS = """() => Array.from(document.querySelectorAll('[role=option]')).filter(o => o.getClientRects().length)
+  .map(o => o.innerText.replace(/\\s+/g, ' ').trim())"""
+
+
+def search_nodes(page, query: str, settle_ms: int = 800, choose: bool = False) -> list[str]:
     """Type `query` into the node search box (opened by its command, as a double click on the canvas
-    does) and return the texts of the results it lists; the box is closed again."""
+    does) and return the texts of the results it lists; then close the box, or with `choose` press
+    Enter, which adds the first result to the canvas."""
     page.evaluate("() => app.extensionManager.command.execute('Workspace.SearchBox.Toggle')")
     page.get_by_role("combobox").first.wait_for(timeout=10_000)
     page.keyboard.type(query)
     page.wait_for_timeout(settle_ms)
-    found = page.evaluate("""() => Array.from(document.querySelectorAll('[role=option]')).filter(o => o.getClientRects().length)
-        .map(o => o.innerText.replace(/\\s+/g, ' ').trim())""")
-    page.keyboard.press("Escape")
+    found = page.evaluate(_OPTIONS)
+    if not choose:
+        page.keyboard.press("Escape")
+        return found
+    page.wait_for_function(f"(q) => ({_OPTIONS})().some(o => o.startsWith(q))", arg=query, timeout=10_000)
+    found = page.evaluate(_OPTIONS)
+    before = page.evaluate("() => app.graph.nodes.length")
+    page.keyboard.press("Enter")
+    page.wait_for_function("(n) => app.graph.nodes.length > n", arg=before, timeout=10_000)
     return found

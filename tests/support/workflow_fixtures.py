@@ -219,3 +219,18 @@ def _build_sdxl(out: pathlib.Path) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     _build_sdxl(pathlib.Path(sys.argv[1]))
+
+
+def install_two_people(base: pathlib.Path) -> tuple[str, str]:
+    """person_a and person_b as Learn ID Token leaves them: an identity file and an embedding each
+    (random, with an open gate; a workflow's logic, not the likeness, is under test)."""
+    import torch
+    from safetensors.torch import save_file
+    from support.identities import write_identity
+    models = pathlib.Path(base) / "models"
+    (models / "embeddings").mkdir(parents=True, exist_ok=True)
+    for seed, name in enumerate(("person_a", "person_b")):
+        write_identity(models / "idea" / f"{name}.safetensors", "sd1", seed=40 + seed)
+        vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(50 + seed))
+        save_file({"clip_l": vectors}, str(models / "embeddings" / f"{name}.safetensors"))
+    return "person_a", "person_b"
