@@ -20,11 +20,11 @@ MAKE = tool("make_workflows")
 
 # The frontend's Fit View (the "." key), as it animates it; returns the zoom and whether the canvas
 # then draws nodes as bare boxes (LiteGraph's low-quality mode below MinFontSizeForLOD).
-FIT_VIEW = f"""async () => {{
+FIT_VIEW = """async () => {
   await app.extensionManager.command.execute('Comfy.Canvas.FitView');
   await new Promise(r => setTimeout(r, 600));
-  return {{scale: app.canvas.ds.scale, lowQuality: app.canvas.low_quality}};
-}}"""
+  return {scale: app.canvas.ds.scale, lowQuality: app.canvas.low_quality};
+}"""
 
 # Where the Read-me note's title bar and heading appear on screen, and what the page shows there.
 README_ON_SCREEN = """() => {

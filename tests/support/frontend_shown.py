@@ -8,7 +8,9 @@ rejected Run in an error dialog; 1.49 and later count both in a toast ("2 errors
 host's message. Everything here goes through roles, accessible names and visible text, as a user (or
 a screen reader) meets them:
 - `read_shown`: the dialogs, and the errors panel opened through "View details" with every
-  message revealed; each listed model with its folder and the link its "Copy URL" button copies.
+  message revealed; each listed model with its folder and the link its "Copy URL" button copies;
+  `LoadReport`, what loading a workflow showed, sorted into what a test server legitimately lacks
+  (models) and problems.
 - `queue`: the Run as `app.queuePrompt` does it, with the server's answer to POST /prompt.
 - `red_outline`: how many red pixels ring a node on screen (both frontends outline a node in red
   when the server rejected it; 1.49+ also when a file it names is missing).
@@ -134,6 +136,61 @@ def read_shown(page, settle_ms: int = 300) -> Shown:
     if opened:
         page.get_by_role("button", name=CLOSE_PANEL).first.click()
     return shown
+
+
+# What a frontend shows about a workflow's missing files, which a test server legitimately lacks: the
+# missing-models dialog of 1.32.9 and the errors panel's "Missing Models" section of 1.49+, whose
+# toast ("2 errors found ... View details") only leads there. Missing nodes are counted apart.
+MISSING_FILES_DIALOG = re.compile(r"^Missing Models\b")
+MISSING_NODES_DIALOG = re.compile(r"\bmissing nodes\b")
+EXPLAINED_PANEL = ("Missing Models", "Missing Node Packs")
+LEADS_TO_PANEL = "View details"
+
+
+@dataclass
+class LoadReport:
+    """What loading one workflow into the frontend showed; `problems` is empty for a clean load."""
+
+    name: str
+    node_count: int
+    missing_node_types: list[str]  # not in LiteGraph.registered_node_types, or listed by the frontend
+    shown: Shown  # the dialogs and errors panel the page showed after the load
+    console_errors: list[str]
+    page_errors: list[str]
+    toasts: list[str]  # the text of every toast raised during the load (but the one leading to the panel)
+    console_warnings: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # console errors dropped as known noise, with why
+
+    @property
+    def shown_missing_nodes(self) -> list[str]:
+        """The missing node types the page named to the user (in a dialog or the errors panel)."""
+        return [t for t in self.missing_node_types if t in self.shown.text]
+
+    @property
+    def missing_models(self) -> list[tuple[str, str]]:
+        """("folder / name", url) of each missing model the page listed with a download link."""
+        return [(f"{f.folder} / {f.name}", f.url) for f in self.shown.listed if f.url]
+
+    @property
+    def dialogs(self) -> list[str]:
+        """Dialogs other than those about missing nodes and models."""
+        return [d for d in self.shown.dialogs if not (MISSING_FILES_DIALOG.search(d) or MISSING_NODES_DIALOG.search(d))]
+
+    @property
+    def panel_errors(self) -> list[str]:
+        """Errors panel sections other than those about missing nodes and models (1.49+)."""
+        return [s for s in self.shown.panel
+                if not any(re.match(rf"^\d+ {h}\b", s) for h in EXPLAINED_PANEL) and re.match(r"^\d+ ", s)]
+
+    @property
+    def problems(self) -> list[str]:
+        out = [f"missing node type: {t}" for t in self.missing_node_types]
+        out += [f"console error: {e}" for e in self.console_errors]
+        out += [f"page error: {e}" for e in self.page_errors]
+        out += [f"toast: {t}" for t in self.toasts]
+        out += [f"dialog: {d}" for d in self.dialogs]
+        out += [f"errors panel: {e}" for e in self.panel_errors]
+        return out
 
 
 @dataclass
