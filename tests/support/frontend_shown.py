@@ -13,7 +13,8 @@ a screen reader) meets them:
   (models) and problems.
 - `queue`: the Run as `app.queuePrompt` does it, with the server's answer to POST /prompt.
 - `red_outline`: how many red pixels ring a node on screen (both frontends outline a node in red
-  when the server rejected it; 1.49+ also when a file it names is missing).
+  when the server rejected it; 1.49+ also when a file it names is missing, and a subgraph node
+  whose inner node was rejected, which 1.32.9 does not outline).
 - `template_cards` and `search_nodes`: the template browser and the node search box.
 """
 from __future__ import annotations
@@ -51,9 +52,10 @@ _PANEL_SECTIONS = """() => Array.from(document.querySelectorAll('section')).filt
 _DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
   .map(d => d.innerText.replace(/\\s+/g, ' ').trim())"""
 
-# A node's box on screen, after centring the view on it.
+# A node's box on screen, after centring the view on it (in the graph the canvas shows: the root, or
+# a subgraph opened on it).
 _NODE_ON_SCREEN = """(id) => {
-  const node = app.graph.getNodeById(id);
+  const node = app.canvas.graph.getNodeById(id);
   app.canvas.centerOnNode(node);
   app.canvas.setDirty(true, true);
   const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
