@@ -32,7 +32,7 @@ import re
 import urllib.request
 from urllib.parse import urlsplit
 
-from support.frontend_shown import LEADS_TO_PANEL, LoadReport, read_shown
+from support.frontend_shown import DIALOG_TEXTS, LEADS_TO_PANEL, LoadReport, read_shown
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +142,6 @@ _DISMISS_TOASTS = """() => { const t = app.extensionManager.toast; (t.removeAll 
 _VISIBLE_DIALOGS = "() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length).length"
 CLOSE_BUTTONS = re.compile(r"^(Close|Close dialog)$")
 
-_DIALOGS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
-  .map(d => d.innerText.replace(/\\s+/g, ' ').trim().slice(0, 600))"""
-
 
 def prepare_user_settings(server_url: str, settings: dict | None = None) -> None:
     """Store `settings` (default USER_SETTINGS) for the server's default user before a page loads."""
@@ -231,7 +228,7 @@ class FrontendPage:
                 pass
             if self._dialogs_gone(700):
                 return
-        raise RuntimeError(f"dialogs stay open: {self.page.evaluate(_DIALOGS)}")
+        raise RuntimeError(f"dialogs stay open: {self.page.evaluate(DIALOG_TEXTS)}")
 
     def _dialogs_gone(self, wait_ms: int) -> bool:
         if wait_ms == 0:
@@ -356,7 +353,7 @@ class Frontend:
                 page.wait_for_function(_VISIBLE_DIALOGS, timeout=FIRST_RUN_TIMEOUT_MS)
             except Exception:  # playwright's TimeoutError: none opened, which the caller reads
                 pass
-        fpage.startup_dialogs = page.evaluate(_DIALOGS)
+        fpage.startup_dialogs = page.evaluate(DIALOG_TEXTS)
         fpage.close_overlays()
         return fpage
 

@@ -49,7 +49,7 @@ _LISTED_ROWS = r"""(fileName) => {
 _PANEL_SECTIONS = """() => Array.from(document.querySelectorAll('section')).filter(s => s.getClientRects().length
   && !s.querySelector('section')).map(s => s.innerText.replace(/\\s+/g, ' ').trim()).filter(Boolean)"""
 
-_DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
+DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
   .map(d => d.innerText.replace(/\\s+/g, ' ').trim())"""
 
 # A node's box on screen, after centring the view on it (in the graph the canvas shows: the root, or
@@ -86,11 +86,6 @@ class Shown:
     def text(self) -> str:
         return "\n".join(self.dialogs + self.panel)
 
-    def panel_section(self, heading: str) -> str | None:
-        """The panel section whose heading is `heading` ("Missing Models"), without its count."""
-        pattern = re.compile(rf"^\d+ {re.escape(heading)}\b")
-        return next((s for s in self.panel if pattern.match(s)), None)
-
 
 def _listed(page, row: dict) -> Listed:
     """One row: "folder / name" on one line (1.32.9), or the name with the folder on the next line."""
@@ -123,7 +118,7 @@ def _press(button) -> None:
 def read_shown(page, settle_ms: int = 300) -> Shown:
     """What the page shows now: dialogs, and (when a toast offers "View details") the errors panel with
     every entry's message revealed, then the panel closed again. `page`: a playwright Page."""
-    shown = Shown(dialogs=page.evaluate(_DIALOG_TEXTS))
+    shown = Shown(dialogs=page.evaluate(DIALOG_TEXTS))
     details = page.get_by_role("button", name="View details")
     opened = details.count() > 0 and details.first.is_visible()
     if opened:
