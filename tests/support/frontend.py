@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 import re
 import urllib.request
@@ -43,9 +44,13 @@ READY_TIMEOUT_MS = 60_000
 STARTUP_SETTLE_MS = 500  # late start-up messages
 FIRST_RUN_TIMEOUT_MS = 15_000  # the first-run template browser opens seconds after the app is ready
 
-# Server-side user settings that keep the first-run UI (template browser, minimap) off the canvas and
-# have the frontend check every workflow file against its schema.
-USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Validation.Workflows": True}
+# The node renderer under test: the classic canvas, or with IDEA_VUE_NODES=1 the Vue node renderer
+# ("Nodes 2.0": each node a DOM element, [data-node-id]), switched by the user setting a user switches.
+VUE_NODES = os.environ.get("IDEA_VUE_NODES", "") == "1"
+# Server-side user settings that keep the first-run UI (template browser, minimap) off the canvas, have
+# the frontend check every workflow file against its schema, and choose the renderer.
+USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Validation.Workflows": True,
+                 "Comfy.VueNodes.Enabled": VUE_NODES}
 LOCAL_STORAGE = {"vueNodesBannerDismissed": "true"}
 
 # Same-origin files a fresh user directory legitimately lacks; the frontend asks for them and falls
