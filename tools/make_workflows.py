@@ -137,14 +137,14 @@ person change `name`. Then generate with template **2**{after}.
 **How the identity is used**: **Apply ID-Adapter** adds it to every cross-attention (the full method), and
 `embedding:{NAME}` in the prompt is the two learned words. The prompts read Learn ID Token's `clip`
 output, so they are encoded after training has saved `embedding:{NAME}` and find it in this same run.
-""", 900, 330)
+""", 1200, 240)
     return {
         "readme": readme,
         "train": note("Training settings", f"""
 The paper's recipe: 2 tokens, 320 steps, learning rate 0.0015 per sample, batch {BATCH[arch]}{
 " (the paper's 8, halved for 1024 px)" if arch == "sdxl" else ""}. Out of memory: lower `batch_size`,
 or set `gradient_checkpointing` on. Cancelling keeps the steps done; the next queue continues them.
-""", 255, 200),
+""", 255, 140),
         "check": note("About the likeness number", """
 **Face Similarity** shows on the node the cosine similarity of the faces in the new image and in
 the reference photos: higher is more alike. Compare numbers only within one model pack (use the same
@@ -178,17 +178,19 @@ Press **R** to refresh the lists after training.{pose_image}
 
 def train_layout(arch: str) -> dict:
     """Two lanes keep the long wires clear of every node: FaceID Embed's reference to Face Similarity
-    runs along the top of the flow (only notes sit above it), the checkpoint's VAE to VAE Decode along
-    the bottom; the face side enters the nodes from above, the checkpoint from below."""
+    runs along the top of the flow (only notes and Empty Latent Image sit above it), the checkpoint's
+    VAE to VAE Decode along the bottom; the face side enters the nodes from above, the checkpoint from
+    below. The Read-me spans the first four columns, so it is short enough for the whole flow to fit
+    the frontend's Fit View with its text drawn."""
     columns = [
-        [at("note:readme", span=True), at("2", 420)],
-        wide(at("5", 420), at("1", 1060), gap=60),
-        wide(at("7", 600), gap=150),
-        wide(at("note:train", 0, span=True), at("8", 580), gap=70),
-        wide(at("13", 220), at("9", 520), "11", "12", at("10", 990), gap=80),
-        wide(at("14", 900), gap=90),
-        wide(at("15", 1230), gap=70),
-        [at("note:check", 0), at("17", 380), "16"],
+        [at("note:readme", span=True), at("2", 406)],
+        wide(at("5", 406), at("1", 1140), gap=50),
+        wide(at("7", 540), gap=150),
+        wide(at("8", 510), gap=50),
+        wide(at("note:train", 0), at("13", 220), at("9", 480), "11", "12", at("10", 980), gap=70),
+        wide(at("14", 880), gap=70),
+        wide(at("15", 1210), gap=60),
+        [at("note:check", 0), at("17", 386), "16"],
     ]
     groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),
               group("2 · Learn the person", COLORS["train"], "7", "8"),
@@ -217,11 +219,11 @@ def saved_layout(controlnet: bool) -> dict:
         # checkpoint's VAE pass it on their way right, once each
         crossings = [(("3", "7"), ("11", "12")), (("1", "8"), ("4", "12"))]
     else:
-        columns = [[at("note:readme", span=True), at("2", 370), at("1", 970)],
+        columns = [wide(at("note:readme", span=True), at("2", 370), at("1", 1060), gap=100),
                    wide(at("3", 370), "4", "5", "6", gap=60),
                    wide(at("7", 480), gap=80),
-                   [at("8", 990)],
-                   [at("9", 950)]]
+                   [at("8", 1080)],
+                   [at("9", 1040)]]
         groups = [group("1 · Models", COLORS["train"], "2", "1"),
                   group("2 · Generate", COLORS["generate"], "3", "4", "5", "6", "7", "8", "9")]
         crossings = []
