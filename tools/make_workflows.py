@@ -12,9 +12,14 @@ What a reader of the canvas needs, and what the shared helpers below give every 
   in the order to try them;
 - every model a loader names carries the frontend's `models` property (name, download URL, folder),
   so a missing one is listed in the frontend's missing-models dialog with its link;
-- data flowing left to right with no wire behind a node or note, titles used once, and a saved view
-  that opens on the Read-me below the frontend's menu (tests/test_workflows_layout.py checks these);
-  where a column layout alone would make wires cross, Reroute nodes carry a wire around the rest.
+- data flowing left to right with no wire behind a node or note, titles used once, and no saved
+  view, so every frontend opens the workflow fitted to its window (tests/test_workflows_layout.py
+  checks these); where a column layout alone would make wires cross, Reroute nodes carry a wire
+  around the rest;
+- every node laid out at least as large as the Vue node renderer draws it (tools/vue_sizes.py
+  measures that into tools/vue_node_sizes.json; rerun it on a host with the newest frontend after
+  adding a node type, a title or a note), so the same boxes serve the classic canvas and the Vue
+  nodes, and nothing overlaps in either.
 
     python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
 
@@ -317,12 +322,15 @@ def blueprint_files(page, built: dict) -> dict:
 
 
 def write_all(server_url: str, out_dir: pathlib.Path, blueprints_dir: pathlib.Path) -> list[pathlib.Path]:
-    from support.frontend import Frontend
+    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
     out_dir.mkdir(parents=True, exist_ok=True)
     blueprints_dir.mkdir(parents=True, exist_ok=True)
     written, built = [], {}
+    # the classic canvas, whatever IDEA_VUE_NODES says: the layout measures its nodes
+    # (tools/arrange_workflow.js), and reserves what the Vue renderer needs from vue_node_sizes.json
+    prepare_user_settings(server_url, {**USER_SETTINGS, "Comfy.VueNodes.Enabled": False})
     with Frontend(server_url) as browser:
-        page = browser.open_page()
+        page = browser.open_page(prepare=False)
         for key, spec in WORKFLOWS.items():
             built[key] = build(page, key)
             written.append(_write(out_dir / spec.file_name, built[key]))
