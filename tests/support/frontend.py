@@ -18,6 +18,10 @@ the visible page by ARIA role and text, as a user or a screen reader meets it. W
   default in 1.32.9, off from 1.49), which raises an alert for a file that fails it.
 - A "Nodes 2.0" banner (localStorage `vueNodesBannerDismissed`) and the minimap would cover part of
   every screenshot; both are switched off.
+- The renderer is a user setting too (`Comfy.VueNodes.Enabled`, "Modern Node Design (Nodes 2.0)"):
+  IDEA_VUE_NODES=1 turns it on for every page (`VUE_NODES`), as a user switching it and reloading
+  does. Its nodes are DOM elements ([data-node-id]), which support/frontend_shown.py and
+  support/workflow_layout.py read where they exist.
 - Missing node types: `loadGraphData` hands its own list to the `afterConfigureGraph` extension hook;
   it is read besides checking `LiteGraph.registered_node_types` directly.
 - Toasts are collected as the page shows them: leaf elements of role alert or status with text.
