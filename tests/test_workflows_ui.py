@@ -231,7 +231,7 @@ def test_every_workflow_has_its_readme_screenshot():
 # ---- what shows on the pack's nodes ----
 
 @pytest.fixture(scope="module")
-def complete_page(tmp_path_factory):
+def complete_page(browser, tmp_path_factory):
     """A page on a server that has every file the bundled workflows name (stand-ins under their
     names), as a user who has put every model and photo in place: nothing is missing."""
     server = ComfyServer(tmp_path_factory.mktemp("complete-server"))
@@ -240,8 +240,9 @@ def complete_page(tmp_path_factory):
     tool("vue_sizes").install_named_files(server.base, files)
     server.start()
     try:
-        with Frontend(server.url, 1280, 720) as chromium:
-            yield chromium.open_page()
+        page = browser.open_page(server_url=server.url)
+        yield page
+        page.close()
     finally:
         server.stop()
 

@@ -301,8 +301,6 @@ class Frontend:
 
     def __init__(self, server_url: str, width: int = 1600, height: int = 900):
         self.url = server_url.rstrip("/")
-        parts = urlsplit(self.url)
-        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.viewport = {"width": width, "height": height}
         self._playwright = self._browser = None
 
@@ -326,33 +324,40 @@ class Frontend:
             self._playwright.stop()
         self._browser = self._playwright = None
 
-    def _route(self, route) -> None:
-        """Keep the page on the ComfyUI server: anything else fails at once, not after a DNS wait."""
-        parts = urlsplit(route.request.url)
-        if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == self.origin:
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
+    @staticmethod
+    def _route(origin: str):
+        """Keep the page on its ComfyUI server: anything else fails at once, not after a DNS wait."""
+        def route_(route) -> None:
+            parts = urlsplit(route.request.url)
+            if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == origin:
+                route.continue_()
+            else:
+                route.abort("blockedbyclient")
+        return route_
 
     def open_page(self, prepare: bool = True, size: tuple[int, int] | None = None,
-                  wait_for_dialog: bool = False) -> FrontendPage:
+                  wait_for_dialog: bool = False, server_url: str | None = None) -> FrontendPage:
         """A new tab with the app ready, the first-run UI off (unless `prepare` is False) and
         start-up messages and dialogs set aside; `size`: its viewport, if not the browser's;
-        `wait_for_dialog`: wait (up to FIRST_RUN_TIMEOUT_MS) for a dialog to open at start-up."""
+        `wait_for_dialog`: wait (up to FIRST_RUN_TIMEOUT_MS) for a dialog to open at start-up;
+        `server_url`: another ComfyUI server than the browser's (playwright runs one browser a thread)."""
         if self._browser is None:
             raise RuntimeError("use Frontend as a context manager")
+        url = server_url.rstrip("/") if server_url else self.url
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
         if prepare:
-            prepare_user_settings(self.url)
+            prepare_user_settings(url)
         viewport = {"width": size[0], "height": size[1]} if size else self.viewport
         context = self._browser.new_context(viewport=viewport)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.origin)  # "Copy URL"
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)  # "Copy URL"
         context.add_init_script(_INIT_SCRIPT % {"storage": json.dumps(LOCAL_STORAGE)})
-        context.route("**/*", self._route)
+        context.route("**/*", self._route(origin))
         page = context.new_page()
-        log_ = _Log(self.origin)
+        log_ = _Log(origin)
         page.on("console", log_.on_console)
         page.on("pageerror", log_.on_page_error)
-        page.goto(self.url + "/")
+        page.goto(url + "/")
         page.wait_for_function(_READY, timeout=READY_TIMEOUT_MS)
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(STARTUP_SETTLE_MS)
