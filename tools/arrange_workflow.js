@@ -9,9 +9,8 @@
 // measures it (newer frontends measure text wider), and at least as large as the Vue node renderer
 // draws it (`vueSizes`, measured by tools/vue_sizes.py: a note and a blueprint node by title, any
 // other node by type and title, else by type; a note keeps the width its spec gives), so that both
-// renderers draw the same boxes. No view is saved: every tested
-// frontend then fits the graph to the window it opens in. Returns the workflow as the frontend's
-// Export saves it.
+// renderers draw the same boxes. No view is saved: every tested frontend then fits the graph to the
+// window it opens in. Returns the workflow as the frontend's Export saves it.
 async ({columns, groups, notes, sizes, vueSizes, gap, reroutes, widthSlack}) => {
   // FOOT: room below a group's lowest node, as below every node (gap.y): the Vue renderer adds an
   // "Issues" footer (24 px) to a node whose file is missing

@@ -11,13 +11,14 @@ script measures them in the frontend it is run with (1.58.1: `tools/provision.sh
 IDEA_COMFYUI_SOURCE=.../ComfyUI-0.33.0.tar.gz IDEA_FRONTEND=1.58.1, then source its env.sh).
 
 Each workflow file is loaded with the Vue renderer on and every node's saved size cut to nothing, so
-each node shows its content's own size (at the narrowest width Vue gives a node, where it is tallest; a
-note keeps its width), on a server that has every file the workflows name (stand-in files, and
-pictures under the Load Image nodes' names, so each shows its preview). The largest is kept, per node
-type and title, per node type, per blueprint node and per note (see `size_keys`): `{key: [width,
-height]}`, height without the title bar, as LiteGraph counts a node's size. A node whose file is missing shows an "Issues" footer below
-that (24 px in 1.58.1); the layout's gaps below each node (tools/workflow_parts.GAP, and the bottom
-padding of a group) are larger than that, so it never reaches the next node or the frame.
+each node shows its content's own size (at the narrowest width Vue gives a node, where it is
+tallest; a note keeps its width), on a server that has every file the workflows name (stand-in
+files, and pictures under the Load Image nodes' names, so each shows its preview). The largest is
+kept per node type and title, per node type, per blueprint node and per note (see `size_keys`):
+`{key: [width, height]}`, height without the title bar, as LiteGraph counts a node's size. A node
+whose file is missing shows an "Issues" footer below that (24 px in 1.58.1); the layout's gaps below
+each node (tools/workflow_parts.GAP, and the bottom padding of a group) are larger than that, so it
+never reaches the next node or the frame.
 
     python tools/vue_sizes.py [--out tools/vue_node_sizes.json]
 """
