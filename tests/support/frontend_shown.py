@@ -55,10 +55,12 @@ _PANEL_SECTIONS = """() => Array.from(document.querySelectorAll('section')).filt
 DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
   .map(d => d.innerText.replace(/\\s+/g, ' ').trim())"""
 
-# A node's box on screen, after centring the view on it (in the graph the canvas shows: the root, or
-# a subgraph opened on it).
+# A node's box on screen, after centring the view on it at scale 1 (in the graph the canvas shows: the
+# root, or a subgraph opened on it). A workflow opens fitted to the window, where 1.32.9's 1 px outline
+# is drawn too thin to read.
 _NODE_ON_SCREEN = """(id) => {
   const node = app.canvas.graph.getNodeById(id);
+  app.canvas.ds.scale = 1;
   app.canvas.centerOnNode(node);
   app.canvas.setDirty(true, true);
   const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
@@ -211,7 +213,8 @@ def queue(page) -> Queued:
 
 
 def red_outline(page, node_id, margin: int = 14) -> int:
-    """Red pixels in the ring of `margin` px around node `node_id` on screen, the view centred on it."""
+    """Red pixels in the ring of `margin` px around node `node_id` on screen, the view centred on it at
+    scale 1."""
     import numpy as np
     from PIL import Image
     x, y, w, h = page.evaluate(_NODE_ON_SCREEN, int(node_id))
