@@ -109,6 +109,13 @@ def test_face_similarity_shows_its_summary_on_the_node(page):
     assert text.startswith("image 1: ") and "mean" in text
     assert node_texts(page.page, result["node"]) == [text]  # what the user sees on the node
     assert pack_node_marks(page.page) == {}  # no picture or error box on FaceID Embed or Face Similarity
+    # another workflow opened in its own tab, then the run's tab again: the frontend rebuilds the graph
+    # and hands the outputs back, and the text is shown again
+    page.load_workflow(wf.load("idea_saved_identity"), "another workflow")
+    page.close_overlays()
+    page.page.get_by_text("similarity", exact=True).first.click()
+    page.page.wait_for_function("() => app.graph.nodes.some(n => n.type === 'IDEA_FaceSimilarity')")
+    assert node_texts(page.page, result["node"]) == [text]
     assert "summary_text" not in result["sent"]  # shown only: not sent with the prompt...
     # ...nor saved in the workflow: only the inputs' widgets are
     assert result["saved"] == [wf.FACE_PACK, "CPU", 640, "largest", 0]
