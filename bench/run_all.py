@@ -38,11 +38,12 @@ FLUX_KINDS = ("flux", "flux_fp8")
 FULL = {"steps": 320, "batch": {"sd15": 8, "sd21": 8, "sdxl": 4, "flux": 4, "flux_fp8": 4},
         "resolution": {"sd15": 512, "sd21": 512, "sdxl": 1024, "flux": 512, "flux_fp8": 512},
         "sampling_steps": 30, "sampling_reps": 3, "faceid_images": 16, "faceid_size": 640, "profile_steps": 6,
-        "flux_sweep": ((512, 1), (512, 4), (1024, 1), (1024, 4)), "sweep_steps": 4}
+        "flux_sweep": ((512, 1), (512, 4), (1024, 1), (1024, 4)), "sweep_checkpointing": ("on", "off"),
+        "sweep_steps": 4}
 TINY = {"steps": 2, "batch": {"sd15": 2, "sd21": 2, "sdxl": 2, "flux": 1, "flux_fp8": 1},
         "resolution": {"sd15": 64, "sd21": 64, "sdxl": 64, "flux": 64, "flux_fp8": 64},
         "sampling_steps": 3, "sampling_reps": 2, "faceid_images": 2, "faceid_size": 256, "profile_steps": 3,
-        "flux_sweep": ((64, 1),), "sweep_steps": 2}
+        "flux_sweep": ((64, 1),), "sweep_checkpointing": ("off",), "sweep_steps": 2}  # "on": the training run
 SAMPLING_KINDS = ("sd15", "sdxl", "flux", "flux_fp8")
 # how each base is sampled: FLUX.1-dev at CFG 1 (guidance-distilled) on its simple schedule
 SAMPLING_SETTINGS = {"flux": {"cfg": 1.0, "scheduler": "simple"}, "flux_fp8": {"cfg": 1.0, "scheduler": "simple"}}
@@ -163,7 +164,7 @@ class Run:
         import bench_training
         from dataclasses import replace
         for resolution, batch in self.args.sizes["flux_sweep"]:
-            for choice in ("on", "off"):
+            for choice in self.args.sizes["sweep_checkpointing"]:
                 sweep_case = replace(case, steps=self.args.sweep_steps, batch=batch, resolution=resolution)
                 run_id = f"{models.label}_sweep_{resolution}_{batch}_{choice}_{int(time.time() * 1000)}"
                 line = bench_training.run_node(self.host, models, sweep_case, self.args.device, choice, run_id)

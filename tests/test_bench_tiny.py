@@ -96,11 +96,9 @@ def test_flux_training_and_memory_sweep_run_on_the_small_flux(tiny_run):
     assert node["gradient_checkpointing_on"] is True and finite_positive(node["seconds_per_step"])
     assert finite_positive(node["final_loss"]) and node["peak_memory_gib"] is None
     assert not lines_of(records, "learn_id_token", impl="published_recipe", model="flux-tiny")
-    sweep = lines_of(records, "flux_memory_sweep", model="flux-tiny")
-    assert sorted(line["gradient_checkpointing"] for line in sweep) == ["off", "on"]
-    for line in sweep:
-        assert line["status"] == "ok" and (line["resolution"], line["batch"]) == (64, 1)
-        assert line["gradient_checkpointing_on"] is (line["gradient_checkpointing"] == "on")
+    sweep = one(records, "flux_memory_sweep", model="flux-tiny")  # tiny: one setting, checkpointing off
+    assert sweep["status"] == "ok" and (sweep["resolution"], sweep["batch"], sweep["gradient_checkpointing"]) == (64, 1, "off")
+    assert sweep["gradient_checkpointing_on"] is False and finite_positive(sweep["seconds_per_step"])
 
 
 @pytest.mark.parametrize("model", ("sd15-tiny", "sdxl-tiny", "flux-tiny"))
