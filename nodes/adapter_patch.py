@@ -4,9 +4,10 @@ Mechanism: a keyed DIFFUSION_MODEL wrapper (comfy.patcher_extension). The UNet's
 context once per model call, already on the model's device and dtype, so y' is computed once per call
 rather than once per attention layer, and every layer (and every other pack's attn2 patch or attn2
 *replace* patch) then sees y'. FLUX.1's transformer hands the same wrapper its T5-XXL context before
-txt_in, so its text stream starts from y' and every joint attention reads it (docs/flux.md). Wrappers are keyed lists, so nothing exclusive is taken: ControlNets,
-IPAdapter/InstantID replace patches and attn2 patches keep working, and chained applications run in
-the order they were attached (the first one attached is the outermost, so it adapts first).
+txt_in, so its text stream starts from y' and every joint attention reads it (docs/flux.md). Wrappers
+are keyed lists, so nothing exclusive is taken: ControlNets, IPAdapter/InstantID replace patches and
+attn2 patches keep working, and chained applications run in the order they were attached (the first
+one attached is the outermost, so it adapts first).
 
 Inference and training share this code: the inference node attaches frozen copies, the training node
 attaches its live adapter (copy_adapter=False) and a callable that recomputes Z with gradients.

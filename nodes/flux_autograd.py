@@ -16,7 +16,7 @@ saved tensors by reference, so the in-place writes would silently corrupt the gr
 
 The same recomputation serves T5-XXL's layers when checkpointing is on: there it matters even more,
 because each layer's fp16 (or fp8) weights are cast to bf16 per call and backward keeps every cast
-copy (bench/flux_memory.py measured 384 MB a layer, 9.2 GB for the 24), where recomputing keeps one.
+copy (bench/flux_memory.py measured 386 MB a layer, 9.3 GB for the 24), where recomputing keeps one.
 """
 from __future__ import annotations
 

@@ -151,12 +151,7 @@ class IDTokenTrainer:
             self.encoder.prepare()
             context, pooled = self.encoder.encode([0], self.state.identity.token_vectors)
         extra = {"pooled_output": pooled} if pooled is not None else {}
-        if read_model_arch(self.model).arch == "flux":  # guidance-distilled: the guidance is an input
-            extra["guidance"] = TRAINING_GUIDANCE
-            shift = getattr(patched.get_model_object("model_sampling"), "shift", None)
-            self.state.identity.metadata["flux_training"] = {
-                "guidance": TRAINING_GUIDANCE, "schedule_shift": None if shift is None else float(shift),
-                "timesteps": "uniform over the model's sigma table", "loss": "flow matching (u = noise - x0) MSE"}
+        extra.update(self._flux_inputs(patched))
         guider = Guider_Basic(patched)
         guider.set_conds([[context.detach(), extra]])
         comfy.model_management.load_models_gpu([patched, self.clip.patcher])
@@ -168,6 +163,17 @@ class IDTokenTrainer:
             guider.sample(torch.zeros_like(self.latents), self.latents, _LoopSampler(self),
                           torch.ones(2), seed=settings.seed)
         return self.state
+
+    def _flux_inputs(self, patched) -> dict:
+        """FLUX.1-dev is guidance-distilled: its guidance strength is a model input, so training sets
+        one (idea/flux_recipe.py) and records it, with the schedule's shift, in the identity."""
+        if read_model_arch(self.model).arch != "flux":
+            return {}
+        shift = getattr(patched.get_model_object("model_sampling"), "shift", None)
+        self.state.identity.metadata["flux_training"] = {
+            "guidance": TRAINING_GUIDANCE, "schedule_shift": None if shift is None else float(shift),
+            "timesteps": "uniform over the model's sigma table", "loss": "flow matching (u = noise - x0) MSE"}
+        return {"guidance": TRAINING_GUIDANCE}
 
     def loop(self, model_wrap, extra_args, latent_image: torch.Tensor) -> None:
         settings, identity = self.state.settings, self.state.identity

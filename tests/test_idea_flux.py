@@ -46,7 +46,8 @@ def test_a_flux_identity_has_the_t5_width_as_context_and_both_token_sets():
     assert identity.adapter.ctx_dim == 64 and identity.fused_tokens().shape == (2, 64)
     trainable = identity.make_trainable()
     assert {"token_vectors.t5xxl", "token_vectors.clip_l", "adapter.gamma"} <= set(trainable)
-    with pytest.raises(ValueError, match="t5xxl add up to 64 but the anchor has 88"):  # CLIP-L's width is no part of FLUX's context
+    # CLIP-L's width is no part of FLUX's context
+    with pytest.raises(ValueError, match="t5xxl add up to 64 but the anchor has 88"):
         IdentityEmbedding.create("flux", {"t5xxl": randn(2, 64), "clip_l": randn(2, 24)}, randn(2, 88),
                                  randn(512), "syn")
     with pytest.raises(ValueError, match=r"need keys \['clip_l', 't5xxl'\]"):
