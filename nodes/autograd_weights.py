@@ -37,6 +37,24 @@ def keep_saved(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
+def host_training_mode():
+    """The host's own flag for "a training loop runs" (comfy.model_management.in_training, set by its
+    TrainLoraNode; newer hosts such as 0.33.0): with it, FLUX's RoPE (and other layers) take their
+    differentiable path instead of a fused comfy_kitchen kernel that has no backward. Hosts without
+    the flag (0.3.75) have nothing to switch."""
+    import comfy.model_management as mm
+    if not hasattr(mm, "in_training"):
+        yield
+        return
+    before = mm.in_training
+    mm.in_training = True
+    try:
+        yield
+    finally:
+        mm.in_training = before
+
+
+@contextlib.contextmanager
 def autograd_usable(*modules: torch.nn.Module):
     swapped, frozen = [], []
     try:

@@ -32,7 +32,7 @@ from ..idea.training_state import restore_optimizer_state
 from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
                                      make_optimizer)
 from .adapter_patch import attach_id_adapter
-from .autograd_weights import autograd_usable
+from .autograd_weights import autograd_usable, host_training_mode
 from .caption_encoder import CaptionEncoder
 from .flux_autograd import t5_layers_recomputed, training_forward_guard
 from .model_arch import read_model_arch
@@ -159,7 +159,7 @@ class IDTokenTrainer:
         with gradient_checkpointing(patched, settings.gradient_checkpointing), \
                 t5_layers_recomputed(t5, settings.gradient_checkpointing and t5 is not None,
                                      functools.partial(sdpa_for_backward, self.device)), \
-                autograd_usable(patched.model, self.clip.cond_stage_model):
+                autograd_usable(patched.model, self.clip.cond_stage_model), host_training_mode():
             guider.sample(torch.zeros_like(self.latents), self.latents, _LoopSampler(self),
                           torch.ones(2), seed=settings.seed)
         return self.state

@@ -119,7 +119,7 @@ def test_checkpointed_blocks_give_the_gradients_of_the_plain_forward(host, flux)
         out = forward_single(torch.cat((out_txt, out_img), 1), vec=inputs[2], pe=pe)
         return torch.autograd.grad(out.square().sum(), inputs)
 
-    with torch.inference_mode(False), weights.autograd_usable(model):
+    with torch.inference_mode(False), weights.autograd_usable(model), weights.host_training_mode():
         with pytest.raises(RuntimeError, match="inplace"):
             run(double, single)
         with autograd_mod.saved_tensor_snapshots():
