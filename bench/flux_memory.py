@@ -223,6 +223,9 @@ def main(argv=None) -> int:
     from comfy.cli_args import args as host_args
     host_args.use_pytorch_cross_attention = True  # the attention the host uses on an NVIDIA GPU (SDPA)
     ensure_host_importable()
+    import comfy.model_management as mm
+    if hasattr(mm, "in_training"):  # newer hosts: the differentiable RoPE training uses (nodes/autograd_weights.py)
+        mm.in_training = True
     torch.manual_seed(0)
     tokens = tuple(int(t) for t in args.tokens.split(","))
     records = [{"bench": "flux_parameters", **parameter_counts()}]
