@@ -247,7 +247,7 @@ def test_an_identity_of_another_base_is_refused_with_the_fix(host, sd15):
     flux = types.SimpleNamespace(model=types.SimpleNamespace(model_config=supported.Flux({})))
     with pytest.raises(mismatch, match=r"trained for SD1\.x \(context 768\) but the model is FLUX\.1;"):
         model_arch.check_identity_fits(make_identity(host, "sd1"), flux)
-    flux2 = types.SimpleNamespace(model=types.SimpleNamespace(model_config=supported.Flux2({})))
+    flux2 = types.SimpleNamespace(model=types.SimpleNamespace(model_config=supported.Flux2({"hidden_size": 6144})))
     with pytest.raises(mismatch, match=r"works with SD1\.x, SD2\.x, SDXL and \(experimental\) FLUX\.1 models; "
                                        r"this model is FLUX\.2\."):
         model_arch.check_identity_fits(make_identity(host, "sd1"), flux2)
