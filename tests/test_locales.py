@@ -15,8 +15,8 @@ import tomllib
 
 import pytest
 from support import paths
-from support.pack_locales import (FILES, LANGUAGES, LOCALES, TRANSLATED_FROM, categories, host_version, leaves,
-                                  load, pack_nodes, schema_text)
+from support.pack_locales import (FILES, LANGUAGES, LOCALES, SEARCH_WORDS, TRANSLATED_FROM, categories, host_version,
+                                  leaves, load, pack_nodes, schema_text)
 
 TRANSLATED = [lang for lang in LANGUAGES if lang != "en"]
 # The script each translation is written in: every display name, description and tooltip has some.
@@ -25,17 +25,6 @@ SCRIPT = {"zh": re.compile(r"[\u4e00-\u9fff]"), "ja": re.compile(r"[\u3040-\u30f
 # Frontends compile names and descriptions (1.32.9 also tooltips) as vue-i18n messages, in which these
 # characters start a placeholder, a linked message or a plural: such text would not show as written.
 MESSAGE_SYNTAX = re.compile(r"[{}@|$]")
-
-# Words people type, and the nodes each must find (more may carry a word).
-SEARCH_WORDS = {
-    "face id": {"IDEA_FaceIDEmbed", "IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
-    "textual inversion": {"IDEA_LearnIDToken"},
-    "PuLID": {"IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
-    "InstantID": {"IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
-    "IPAdapter face": {"IDEA_ApplyIDAdapter", "IDEA_ApplyIDAdapterConditioning"},
-    "LoRA alternative": {"IDEA_LearnIDToken", "IDEA_ApplyIDAdapter"},
-    "identity": {"IDEA_LoadIdentity", "IDEA_IDEnhancer", "IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
-}
 
 
 @pytest.fixture(scope="module")

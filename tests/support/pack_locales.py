@@ -18,6 +18,17 @@ FILES = ("main.json", "nodeDefs.json")
 # Beside each translation: the English it translates, by file (the host serves only FILES).
 TRANSLATED_FROM = "translated_from.json"
 
+# Words people type, and the nodes each must find (more may carry a word).
+SEARCH_WORDS = {
+    "face id": {"IDEA_FaceIDEmbed", "IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
+    "textual inversion": {"IDEA_LearnIDToken"},
+    "PuLID": {"IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
+    "InstantID": {"IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
+    "IPAdapter face": {"IDEA_ApplyIDAdapter", "IDEA_ApplyIDAdapterConditioning"},
+    "LoRA alternative": {"IDEA_LearnIDToken", "IDEA_ApplyIDAdapter"},
+    "identity": {"IDEA_LoadIdentity", "IDEA_IDEnhancer", "IDEA_ApplyIDAdapter", "IDEA_LearnIDToken"},
+}
+
 
 def load(lang: str, file: str) -> dict:
     return json.loads((LOCALES / lang / file).read_text(encoding="utf-8"))
