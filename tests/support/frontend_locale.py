@@ -62,14 +62,21 @@ def place_chosen_node(page: FrontendPage) -> None:
         page.page.wait_for_function("() => app.canvas.state.ghostNodeId == null")
 
 
-def input_tooltip(page: FrontendPage, node_type: str, slot: int, timeout_ms: int = 5_000) -> str | None:
+def input_tooltip(page: FrontendPage, node_type: str, slot: int, timeout_ms: int = 6_000) -> str | None:
     """Rest the mouse on input socket `slot` of the first `node_type` node on the canvas and return the
-    tooltip the page shows there (None when none shows within `timeout_ms`)."""
+    tooltip the page shows there (None when none shows within `timeout_ms`). As a user whose first
+    rest went unnoticed, it moves off and back once more before giving up."""
     x, y = page.page.evaluate(_INPUT_SOCKET, [node_type, slot])
-    page.page.mouse.move(x - 3, y)
-    page.page.mouse.move(x, y)
-    try:
-        page.page.wait_for_function(f"() => ({_TOOLTIP})() !== null", timeout=timeout_ms)
-    except Exception:  # playwright's TimeoutError: no tooltip showed
-        return None
-    return page.page.evaluate(_TOOLTIP)
+    # the frontend shows tooltips only for a pointer resting on the canvas itself: wait until nothing
+    # lies over it there (the search box closes with a fade)
+    page.page.wait_for_function("([x, y]) => document.elementFromPoint(x, y)?.tagName === 'CANVAS'", arg=[x, y],
+                                timeout=timeout_ms)
+    for _ in range(2):
+        page.page.mouse.move(x - 40, y)
+        page.page.mouse.move(x, y, steps=4)
+        try:
+            page.page.wait_for_function(f"() => ({_TOOLTIP})() !== null", timeout=timeout_ms // 2)
+        except Exception:  # playwright's TimeoutError: no tooltip showed
+            continue
+        return page.page.evaluate(_TOOLTIP)
+    return None
