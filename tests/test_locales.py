@@ -122,7 +122,8 @@ def test_requires_comfyui_admits_this_host_and_starts_at_the_oldest_host_ci_prov
     host (`make test`: ComfyUI 0.3.75, the oldest) and on each newer host archive: every one must be
     admitted, and the lower bound is the default host's version, so the range claims nothing older
     than a host the suite passes on."""
-    spec = tomllib.loads((paths.REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["comfy"]["requires-comfyui"]
+    comfy = tomllib.loads((paths.REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["comfy"]
+    spec = comfy["requires-comfyui"]
     match = re.fullmatch(r">=(\d+)\.(\d+)\.(\d+)", spec)
     assert match, f"requires-comfyui {spec!r}: expected '>=X.Y.Z'"
     lowest = tuple(map(int, match.groups()))

@@ -46,7 +46,8 @@ def schema_text(info: dict) -> dict:
         for name in info.get("input_order", {}).get(section, []):
             inputs[name] = {"name": name, "tooltip": info["input"][section][name][1].get("tooltip")}
     tooltips = info.get("output_tooltips") or [None] * len(info["output_name"])
-    outputs = {str(i): {"name": name, "tooltip": tip} for i, (name, tip) in enumerate(zip(info["output_name"], tooltips))}
+    outputs = {str(i): {"name": name, "tooltip": tip}
+               for i, (name, tip) in enumerate(zip(info["output_name"], tooltips))}
     return {"display_name": info["display_name"], "description": info["description"], "inputs": inputs,
             "outputs": outputs}
 
