@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,9 @@ def test_comfy_node_validate_rejects_an_empty_version(tmp_path):
     """The check above can fail: the same validator refuses a pyproject without a version."""
     shutil.copy(REPO / "LICENSE", tmp_path / "LICENSE")
     text = (REPO / "pyproject.toml").read_text()
-    (tmp_path / "pyproject.toml").write_text(text.replace('version = "0.1.0"', 'version = ""'))
+    emptied = re.sub(r'(?m)^version = "[^"]+"', 'version = ""', text, count=1)
+    assert emptied != text
+    (tmp_path / "pyproject.toml").write_text(emptied)
     result = _validate(tmp_path)
     assert "version is empty" in (result.stdout + result.stderr)
 
