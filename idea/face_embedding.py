@@ -15,7 +15,7 @@ def normalised_mean(rows: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class FaceEmbedding:
-    """Per-photo L2-normalised embeddings plus their normalised mean (method.md, component 1).
+    """Per-photo L2-normalised embeddings plus their normalised mean (docs/method.md, component 1).
 
     The size is read from the recognition model (512 for ArcFace packs, 128 for SFace), never assumed.
     """

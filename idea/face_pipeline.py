@@ -1,4 +1,4 @@
-"""Detect, select, align and embed one face per photo (method.md, component 1).
+"""Detect, select, align and embed one face per photo (docs/method.md, component 1).
 
 The recogniser gets insightface's canonical 112 px alignment; the crops handed to the user (and to
 training) use the same 5-point similarity alignment at the framing the user chose (idea/face_framing.py).
