@@ -18,6 +18,7 @@ from PIL import Image
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
 from support.frontend_shown import template_cards
+from support.workflow_api import server_read
 from support.tools import tool
 
 pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
@@ -169,7 +170,7 @@ def test_sdxl_trains_at_the_batch_the_readme_targets(object_info):
 def test_python_conversion_equals_the_frontends_prompt(page, object_info, name):
     workflow = wf.load(name)
     page.load_workflow(workflow, name)
-    assert wf.to_api(workflow, object_info) == page.graph_to_prompt()
+    assert wf.to_api(workflow, object_info) == server_read(page.graph_to_prompt(), object_info)
 
 
 def _content(workflow: dict) -> dict:

@@ -31,7 +31,7 @@ ROUTES = (0.0, 0.5, 1.0)  # Apply ID-Adapter's weight: 0 is route A (the model e
 SHORT = {0.0: "route A", 0.5: "route B 0.5", 1.0: "route B 1"}
 # the blueprint's nodes are 5..26 in both workflows (tools/blueprints.py cuts them out)
 OUTPUTS = 27  # Save Image and Preview Any per route: 27..32
-OUTPUT_SIZES = {"SaveImage": [220, 200], "PreviewAny": [220, 90]}
+OUTPUT_SIZES = {"SaveImage": [220, 200], "PreviewAny": [220, 120]}
 
 
 def route_nodes(prompt: dict, *, model: list, clip: list, identity: list, reference: list, text: str,

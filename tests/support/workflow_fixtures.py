@@ -65,15 +65,16 @@ def names() -> list[str]:
 
 
 def to_api(workflow: dict, object_info: dict) -> dict:
-    """ui_to_api, plus Preview Any: its only widget is the frontend's text display, which the
-    frontend sends as an empty `preview` value (tests/test_workflows_ui.py checks the result equals
-    the frontend's own graphToPrompt)."""
+    """ui_to_api, plus Preview Any: its only widget is the frontend's text display, which the server
+    does not read and frontends send differently (1.32.9 an empty `preview` value, 1.49 and later
+    nothing), so it is left out (tests/test_workflows_ui.py checks the result equals the frontend's
+    own graphToPrompt in what the server reads)."""
     previews = [n for n in workflow["nodes"] if n["type"] == "PreviewAny" and n.get("mode", 0) == 0]
     rest = copy.deepcopy(workflow)
     rest["nodes"] = [n for n in rest["nodes"] if n["type"] != "PreviewAny"]
     prompt = ui_to_api(rest, object_info)
     for node in previews:
-        inputs = {"preview": ""}
+        inputs = {}
         source = linked_source(workflow, object_info, node["id"])
         if source is not None:
             if source[0] not in prompt:
