@@ -1,4 +1,5 @@
-"""The face-model fixtures work through the real, unmodified insightface loader.
+"""The face-model fixtures work through the real, unmodified insightface loader (the test-time
+reference; the pack itself runs them with idea/onnx_faces, compared in test_face_runtime_reference).
 
 Synthetic packs (always, milliseconds) must be routed like real ones and return exactly the faces
 they encode; the real pack (SFace + YuNet from registry packages, cached) must tell one person's
