@@ -5,11 +5,11 @@ pack's scores and embeddings are computed from those pixels, so agreeing with in
 agreeing with OpenCV to the last bit where that is cheap:
 - `resize_bilinear`: OpenCV's INTER_LINEAR for 8-bit images is fixed point (11-bit weights, the
   horizontal pass kept in integers, the vertical pass rounding twice); measured bit-equal to
-  cv2.resize 5.1 on 76 up- and downscales.
-- `warp_affine`: OpenCV 5 (and 4.11+) warps 8-bit images with float32 bilinear interpolation and a
-  constant border; measured equal to cv2.warpAffine on all but 4 of 1.5 million values (those off by
-  one in the last rounding). Earlier OpenCV used 1/32-pixel fixed point, which differs from both by
-  up to a few levels in a few percent of the pixels; the embeddings' cosine stays above 0.9999.
+  cv2.resize of OpenCV 5.1 and 4.10 on 76 up- and downscales.
+- `warp_affine`: OpenCV 5.1 warps 8-bit images with float32 bilinear interpolation and a constant
+  border; measured equal to its cv2.warpAffine on all but 33 of 11 million values (one level off in
+  the last rounding). OpenCV 4.10 used 1/32-pixel fixed point instead, up to 7 levels away from
+  this in a third of the values; the real pack's embeddings still agree at cosine >= 0.99993.
 - `similarity_estimate`: the least-squares similarity of Umeyama (1991), the estimate insightface's
   alignment uses, with its statistics in the keypoints' float32 as there.
 """
