@@ -24,7 +24,7 @@ from idea.onnx_faces.arcface import ARCFACE_TEMPLATE, ArcFaceRecognizer, templat
 from idea.onnx_faces.routing import signature_kind
 from idea.onnx_faces.scrfd import ScrfdDetector
 from support import paths, real_faces, synthetic_faces
-from support.synthetic_faces import LAYOUTS, face_in_box, noise_image, write_synthetic_pack
+from support.synthetic_faces import LAYOUTS, face_in_box, noise_image, other_task_model, write_synthetic_pack
 
 pytestmark = pytest.mark.standalone
 
@@ -56,23 +56,12 @@ def test_files_are_routed_by_their_signature_as_insightface_does(inputs, outputs
     assert signature_kind(inputs, outputs)[0] == kind
 
 
-def other_model(side: int, outputs: int = 1):
-    """A model of another task in a real pack (landmarks at 192 px, gender/age at 96 px)."""
-    from onnx import TensorProto, helper
-    nodes = [helper.make_node("GlobalAveragePool", ["data"], ["pooled"]),
-             helper.make_node("Flatten", ["pooled"], ["out0"])]
-    nodes += [helper.make_node("Identity", ["out0"], [f"out{i}"]) for i in range(1, outputs)]
-    graph = helper.make_graph(nodes, "other", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, side, side])],
-                              [helper.make_tensor_value_info(f"out{i}", TensorProto.FLOAT, [1, 3]) for i in range(outputs)])
-    return synthetic_faces._finish(graph)
-
-
 def test_a_pack_with_the_other_models_of_antelopev2_loads_its_detector_and_recogniser(tmp_path):
     import onnx
     box, kps = face_in_box(100, 100, 150)
     folder = write_synthetic_pack(tmp_path, "antelope_like", [(box, kps)], image_hw=(400, 400))
     for name, side in (("1k3d68.onnx", 192), ("2d106det.onnx", 192), ("genderage.onnx", 96)):
-        onnx.save(other_model(side), str(folder / name))  # sorted before det.onnx / rec.onnx
+        onnx.save(other_task_model(side), str(folder / name))  # sorted before det.onnx / rec.onnx
     models = load(folder)
     assert models.detector.path.name == "det.onnx" and models.recognizer.path.name == "rec.onnx"
     assert len(detect_faces(models, bgr(noise_image(400, 400)))) == 1
@@ -252,7 +241,7 @@ def test_a_pack_of_foreign_models_has_no_detector(tmp_path):
     import onnx
     folder = tmp_path / "foreign"
     folder.mkdir()
-    onnx.save(other_model(192), str(folder / "2d106det.onnx"))
+    onnx.save(other_task_model(192), str(folder / "2d106det.onnx"))
     with pytest.raises(FaceModelError, match=r"has no face detector and no recognition model.*antelopev2"):
         load_face_models(folder, "CPU")
 

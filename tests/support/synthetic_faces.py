@@ -174,6 +174,18 @@ def recognizer_model(emb_dim: int = 512, seed: int = 0):
     return _finish(graph)
 
 
+def other_task_model(side: int):
+    """A model of another task in a real pack, which the loaders skip: 192 px in = landmarks
+    (antelopev2's 1k3d68, 2d106det), 96 px = gender and age (genderage)."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("GlobalAveragePool", ["data"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["out"])]
+    graph = helper.make_graph(nodes, "other_task",
+                              [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, side, side])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3])])
+    return _finish(graph)
+
+
 def _finish(graph):
     from onnx import checker, helper
 
