@@ -6,7 +6,9 @@
 #
 # 1. a fresh venv of PYTHON in a temporary folder (BARE_VENV keeps it at that path instead);
 # 2. no compiler reachable: gcc, cc, g++, c++, clang and the like on PATH fail, CC=/bin/false,
-#    CXX=/bin/false, so any package that would compile fails to install;
+#    CXX=/bin/false, so any package that would compile fails to install; and no wheel this machine
+#    once built from source (pip's cache keeps them: an insightface 0.7.3 built here would install
+#    silently), only pip's cache of downloads;
 # 3. `pip install -r requirements.txt`, exactly as the README says;
 # 4. exactly one onnxruntime distribution installed;
 # 5. unless BARE_REQUIREMENTS_ONLY=1: what ComfyUI itself brings and the face tests need (torch
@@ -32,6 +34,12 @@ for tool in cc gcc g++ c++ clang clang++ cpp ld x86_64-linux-gnu-gcc x86_64-linu
   chmod +x "$work/no-compiler/$tool"
 done
 export PATH="$work/no-compiler:$PATH" CC=/bin/false CXX=/bin/false
+downloads=$("$PYTHON" -m pip cache dir 2>/dev/null || true)
+mkdir -p "$work/pip-cache"
+for part in http http-v2; do
+  if [ -n "$downloads" ] && [ -d "$downloads/$part" ]; then ln -s "$downloads/$part" "$work/pip-cache/$part"; fi
+done
+export PIP_CACHE_DIR=$work/pip-cache  # downloads shared, locally built wheels not
 if gcc --version >/dev/null 2>&1 || cc --version >/dev/null 2>&1 || g++ --version >/dev/null 2>&1; then
   log "a compiler is still reachable"; exit 1
 fi
