@@ -6,7 +6,6 @@ training) use the same 5-point similarity alignment at the framing the user chos
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,15 +52,13 @@ def images_to_bgr_uint8(images: torch.Tensor, node: str = "FaceID Embed") -> lis
 
 
 def detect_faces(models: FaceModels, bgr: np.ndarray) -> list[DetectedFace]:
-    boxes, kpss = models.detector.detect(bgr, max_num=0, metric="default")
-    faces = []
-    for i in range(boxes.shape[0]):
-        kps = kpss[i] if kpss is not None else None
-        if kps is None:
-            raise FaceModelError("the face detector gives no keypoints; use a detector with 5 landmarks "
+    """Every face the pack's detector finds in a BGR uint8 photo, strongest first."""
+    boxes, kpss = models.detector.detect(np.ascontiguousarray(bgr[..., ::-1]))
+    if kpss is None and boxes.shape[0]:
+        raise FaceModelError("the face detector gives no keypoints; use a detector with 5 landmarks "
                              "(SCRFD *_bnkps, as in antelopev2 or buffalo_l)")
-        faces.append(DetectedFace(boxes[i, :4].astype(np.float64), float(boxes[i, 4]), kps.astype(np.float64)))
-    return faces
+    return [DetectedFace(boxes[i, :4].astype(np.float64), float(boxes[i, 4]), kpss[i].astype(np.float64))
+            for i in range(boxes.shape[0])]
 
 
 def blown_out(bgr: np.ndarray) -> bool:
@@ -99,12 +96,8 @@ def check_face_size(face: DetectedFace, photo: int, total: int) -> None:
 
 
 def recognition_embedding(models: FaceModels, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    from insightface.utils import face_align
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # scikit-image's estimate() deprecation
-        aligned = face_align.norm_crop(bgr, landmark=keypoints.astype(np.float32),
-                                       image_size=models.recognizer.input_size[0])
-    return np.asarray(models.recognizer.get_feat(aligned), dtype=np.float32).reshape(-1)
+    """The recogniser's raw embedding of the face at `keypoints`, aligned as insightface aligns it."""
+    return models.recognizer.embed(np.ascontiguousarray(bgr[..., ::-1]), keypoints)
 
 
 def embed_photos(models: FaceModels, images: torch.Tensor, det_size: int = 640, selection: str = "largest",
