@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-# ArcFace's 5-point template for a 112 px crop (eyes, nose tip, mouth corners), in pixels.
-ARCFACE_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float64)
+from .onnx_faces.arcface import ARCFACE_TEMPLATE
+
+# ArcFace's 5-point template for a 112 px crop (eyes, nose tip, mouth corners), in pixels: the layout
+# the recogniser aligns to.
+ARCFACE_TEMPLATE_112 = ARCFACE_TEMPLATE.astype(np.float64)
 
 # The released run's mean eye distance, a share of the side (YuNet landmarks on its 9 input images).
 RELEASED_EYE_DISTANCE = 0.242
