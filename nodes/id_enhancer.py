@@ -47,5 +47,5 @@ class IDEnhancerNode(io.ComfyNode):
             train_enhancer=train_enhancer, clip_layers=encoder_layers(clip, layout),
             metadata={"anchor_names": f"{NAME_LIST_PATH.name} ({len(names)} names)",
                       "face_model": face_embedding.model_name, "face_embedding_size": face_embedding.dim,
-                      "reference_photos": face_embedding.count})
+                      "reference_photos": face_embedding.count, "framing": face_embedding.framing})
         return io.NodeOutput(identity)

@@ -57,7 +57,8 @@ class LearnIDToken(io.ComfyNode):
             inputs=[
                 # the face side first, the checkpoint below: in a workflow the photos' wires come in
                 # from above and the checkpoint's from below without crossing (as into ID-Enhancer)
-                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed."),
+                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed (its framing "
+                                                 "input sets how the face fills them)."),
                 IdentityType.Input("identity", tooltip="From ID-Enhancer (or Load Identity to train further)."),
                 io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL)."),
                 io.Clip.Input("clip", tooltip="The same checkpoint's CLIP (the one given to ID-Enhancer)."),
@@ -81,7 +82,10 @@ class LearnIDToken(io.ComfyNode):
                 io.Combo.Input("gradient_checkpointing", options=list(CHECKPOINTING), default="auto",
                                tooltip="Recompute activations to save memory (auto: on for SDXL)."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
-                               tooltip="Compute precision (auto: bf16 on GPUs that have it, fp32 on the CPU)."),
+                               tooltip="Compute precision. auto: bf16 on CUDA GPUs that support it (NVIDIA "
+                                       "Ampere and newer), fp16 on older CUDA GPUs, fp32 on the CPU, Apple "
+                                       "MPS and other devices. The authors' released run was fp32: choose "
+                                       "fp32 to reproduce it (slower, more memory)."),
                 io.Int.Input("save_every", default=0, min=0, max=10000,
                              tooltip="Also save a resumable partial identity every N steps (0: only at the end "
                                      "and when interrupted)."),
@@ -111,6 +115,8 @@ class LearnIDToken(io.ComfyNode):
         if not resuming:
             identity_store.check_fresh_start(paths)
         resolution = resolution or default_resolution(found.arch, prediction_type(model.model))
+        log.info("training '%s' on %d reference image(s) at %d px, framing %s", name, images.shape[0], resolution,
+                 identity.framing or "not recorded")
         cached_latents = reference_latents(vae, images, resolution)  # no gradient: encoded once, here
         with torch.inference_mode(False), torch.enable_grad():
             if resuming:
