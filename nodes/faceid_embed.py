@@ -8,6 +8,7 @@ from ..idea.face_framing import DEFAULT_FRAMING, FRAMING_TOOLTIP, FRAMINGS
 from ..idea.face_pipeline import embed_photos
 from .face_model_inputs import (check_model_pack, detection_size_input, face_selection_inputs, load_pack,
                                 model_pack_input, provider_input)
+from .search_words import search_aliases
 from .types import FaceEmbeddingType
 
 
@@ -18,6 +19,8 @@ class FaceIDEmbed(io.ComfyNode):
             node_id="IDEA_FaceIDEmbed",
             display_name="FaceID Embed (Face Embedding)",
             category="ID-EA",
+            **search_aliases("face id", "faceid", "face embedding", "insightface", "arcface", "antelopev2",
+                             "IPAdapter face", "InstantID", "PuLID", "identity"),
             description="Detects, aligns and embeds the face in each photo with an insightface model pack "
                         "from models/insightface/models/. Give one or a few photos of the same person: each "
                         "is compared with the others, and one that looks like someone else is named.",

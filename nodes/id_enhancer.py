@@ -5,6 +5,7 @@ from comfy_api.latest import io
 
 from ..idea.anchor import NAME_LIST_PATH, load_name_list
 from ..idea.identity import IdentityEmbedding
+from .search_words import search_aliases
 from .text_encoders import encoder_layers, read_clip
 from .textual_anchor import textual_anchor
 from .types import FaceEmbeddingType, IdentityType
@@ -17,6 +18,7 @@ class IDEnhancerNode(io.ComfyNode):
             node_id="IDEA_IDEnhancer",
             display_name="ID-Enhancer (New Identity)",
             category="ID-EA",
+            **search_aliases("identity", "new identity", "face id", "textual inversion", "ID-EA"),
             description="Builds an untrained identity: the textual ID anchor (celebrity-name tokens through "
                         "your text encoder), the initial identity-token vectors, and the ID-Enhancer that "
                         "fuses the face embedding into identity-enhanced tokens. Train it with Learn ID Token.",

@@ -16,6 +16,7 @@ from .loss_plot import loss_curve_image
 from .model_arch import check_identity_fits
 from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
 from .reference_latents import reference_latents
+from .search_words import search_aliases
 from .text_encoders import check_clip_fits, check_clip_layers
 from .training_errors import TrainingOutOfMemoryError, TrainingStoppedError
 from .types import IdentityType
@@ -46,6 +47,9 @@ class LearnIDToken(io.ComfyNode):
             node_id="IDEA_LearnIDToken",
             display_name="Learn ID Token (Textual Inversion)",
             category="ID-EA",
+            **search_aliases("textual inversion", "train embedding", "train face", "train person",
+                             "LoRA alternative", "identity", "face id", "PuLID", "InstantID", "IPAdapter face",
+                             "dreambooth"),
             is_output_node=True,
             description="Trains the identity (two token vectors, the ID-Adapter and the ID-Enhancer) on your "
                         "own checkpoint in ~320 steps, and saves it as models/embeddings/NAME.safetensors "
