@@ -19,8 +19,8 @@
 #
 # On a bare GPU machine with no package registry the host travels with the tree: run
 # bench/prepare_gpu_carry.sh here first and carry .gpu (a slim ComfyUI plus cp312 wheels of av,
-# torchsde and trampoline, which the machine's image lacks; insightface is optional: without it the
-# FaceID line says "skipped").
+# torchsde and trampoline, which the machine's image lacks; onnxruntime and onnx are optional:
+# without them the FaceID line says "skipped").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

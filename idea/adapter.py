@@ -1,6 +1,6 @@
 """ID-Adapter: injects the identity tokens Z into the text condition every cross-attention reads.
 
-y' = y + weight * beta * tanh(gamma) * SA([y ; W_z Z])[:, :L]   (method.md, component 4)
+y' = y + weight * beta * tanh(gamma) * SA([y ; W_z Z])[:, :L]   (docs/method.md, component 4)
 
 gamma starts at 0, so training begins from the unmodified model, and a strength of 0 must give back
 the host's conditioning untouched (not y + 0 * x, which turns inf into nan).

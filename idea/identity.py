@@ -89,6 +89,13 @@ class IdentityEmbedding:
         return int(self.face_mean.shape[0])
 
     @property
+    def framing(self) -> str | None:
+        """How the reference crops framed the face (idea/face_framing.py), from the face embedding the
+        identity was made from; None in identities made before 0.2.0, whose crops were all
+        "head and shoulders"."""
+        return self.metadata.get("framing")
+
+    @property
     def encoder_keys(self) -> tuple[str, ...]:
         return ARCH_ENCODER_KEYS[self.arch]
 

@@ -1,6 +1,6 @@
 """The ID-EA training recipe as data: captions, optimiser settings, step sampling and the loss weight.
 
-Numbers follow the authors' released command (method.md, "Training recipe"): 2 tokens, batch 8,
+Numbers follow the authors' released command (docs/method.md, "Training recipe"): 2 tokens, batch 8,
 320 steps, AdamW (0.9, 0.999, weight decay 1e-2, eps 1e-7), lr 0.0015 per sample scaled by the batch,
 constant; uniform timesteps; random horizontal flips; the released dataset's 81 caption templates
 filled with "face of <v0> <v1> person".
@@ -90,8 +90,8 @@ class TrainSettings:
 
 
 def default_resolution(arch: str, prediction: str) -> int:
-    """The training side the base model was made for (method.md's table): a v-prediction SD2.x model
-    is a 768-v checkpoint; SD2.x base (eps) and SD1.x train at 512, SDXL at 1024."""
+    """The training side the base model was made for (docs/method.md, "Names and sizes"): a
+    v-prediction SD2.x model is a 768-v checkpoint; SD2.x base (eps) and SD1.x train at 512, SDXL at 1024."""
     if arch == "sd2" and prediction == "v":
         return V_MODEL_RESOLUTION
     return DEFAULT_RESOLUTION[arch]

@@ -10,6 +10,7 @@ from ..idea.archs import base_arch
 from ..idea.errors import InputError
 from .adapter_patch import attach_id_adapter
 from .model_arch import check_identity_fits
+from .search_words import search_aliases
 from .text_encoders import check_clip_fits
 from .types import IdentityType
 
@@ -50,6 +51,8 @@ class ApplyIDAdapter(io.ComfyNode):
             node_id="IDEA_ApplyIDAdapter",
             display_name="Apply ID-Adapter (Identity)",
             category="ID-EA",
+            **search_aliases("identity", "face id", "IPAdapter face", "InstantID", "PuLID", "LoRA alternative",
+                             "apply identity", "face adapter"),
             description="Patches the model so every cross-attention reads the text condition enriched with "
                         "the identity's fused tokens by its trained ID-Adapter (the full ID-EA method). Use "
                         "it with a prompt containing the identity's embedding. Composes with ControlNet, "

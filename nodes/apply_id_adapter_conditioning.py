@@ -17,6 +17,7 @@ from ..idea.archs import ARCH_LABELS, base_arch
 from ..idea.errors import InputError
 from .adapter_patch import IDAdapterWrapper
 from .apply_id_adapter import frozen_id_tokens, warn_if_untrained
+from .search_words import search_aliases
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class ApplyIDAdapterConditioning(io.ComfyNode):
             node_id="IDEA_ApplyIDAdapterConditioning",
             display_name="Apply ID-Adapter to Conditioning",
             category="ID-EA",
+            **search_aliases("identity", "face id", "IPAdapter face", "regional identity", "two people",
+                             "multiple people"),
             description="Enriches a prompt's conditioning with the identity through its trained ID-Adapter, "
                         "once, before sampling (no cost per step). The output is ordinary conditioning: "
                         "restrict it to a region (Conditioning Set Mask / Set Area) to put several people "

@@ -124,7 +124,7 @@ class IDTokenTrainer:
         self.named_params = identity.make_trainable()
         self.params = list(self.named_params.values())
         # The released code's pinv drops every direction outside the span of the initial vectors
-        # (method.md, component 5); penalise_off_span=False keeps that behaviour.
+        # (docs/method.md, component 5); penalise_off_span=False keeps that behaviour.
         self.regularisers = {k: MahalanobisRegulariser(v, weight=REGULARISER_WEIGHT, penalise_off_span=False)
                              for k, v in identity.initial_vectors.items()}
         self.optimizer = make_optimizer(self.params, state.settings)

@@ -18,7 +18,8 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_precision(choice: str, device: torch.device) -> str:
-    """auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU."""
+    """auto: bf16 on a CUDA GPU that supports it, else fp16 on a CUDA GPU; fp32 on the CPU, MPS and
+    other devices (their autocast support varies, and fp32 is what the released run used)."""
     if choice not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if choice != "auto":

@@ -1,4 +1,4 @@
-"""The textual ID anchor for the user's own CLIP (method.md, component 2, "cross initialisation").
+"""The textual ID anchor for the user's own CLIP (docs/method.md, component 2, "cross initialisation").
 
 Names are tokenised by each encoder's own tokenizer, column means of their input embeddings are run
 through the host's encoding path as [BOS, m_1..m_K, EOS, PAD...], and the outputs at 1..K are both

@@ -25,6 +25,7 @@ VERSION = 2  # bump when a builder changes: cached files carry it in their names
 SEED = 20250711
 SD15_FILE = f"idea-tiny-sd15-v{VERSION}.safetensors"
 CONTROLNET_FILE = f"idea-tiny-controlnet-sd15-v{VERSION}.safetensors"
+SD21_FILE = f"idea-tiny-sd21-v{VERSION}.safetensors"
 
 # The host's default SD1.x/SD2.x VAE (comfy/sd.py builds this config whatever the file holds).
 VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3,
@@ -113,6 +114,30 @@ def _sd15_state_dict() -> dict:
     return sd
 
 
+def _sd21_state_dict() -> dict:
+    """Like _sd15_state_dict for SD2.1-base: a one-level UNet with the SD2 layout (context 1024, linear
+    proj_in), the real-config OpenCLIP-H text encoder in its checkpoint layout (the host's own saving
+    conversion), the VAE; fp16. The host detects it as SD20, epsilon-prediction (no 768-v key)."""
+    import torch
+    import comfy.ldm.models.autoencoder
+    import comfy.supported_models
+    import comfy.text_encoders.sd2_clip
+    config = comfy.supported_models.SD20(unet_config(1024, linear=True))
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model({})
+    init_random_(model.diffusion_model, SEED + 4)
+    sd = _prefixed(model.diffusion_model.state_dict(), "model.diffusion_model.", torch.float16)
+    del model
+    clip = comfy.text_encoders.sd2_clip.SD2ClipModel(dtype=torch.float16)  # the host's ViT-H json config
+    init_random_(clip, SEED + 5)
+    sd.update(_prefixed(config.process_clip_state_dict_for_saving(clip.state_dict()), "", torch.float16))
+    del clip
+    vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=dict(VAE_DDCONFIG), embed_dim=4)
+    init_random_(vae, SEED + 6)
+    sd.update(_prefixed(vae.state_dict(), "first_stage_model.", torch.float16))
+    return sd
+
+
 def _controlnet_state_dict() -> dict:
     """A ControlNet for the tiny UNet, in the original "control_model." layout. Its zero convs are
     random rather than zero so that applying it visibly changes the result."""
@@ -128,12 +153,12 @@ def _controlnet_state_dict() -> dict:
     return _prefixed(cnet.state_dict(), "control_model.", torch.float16)
 
 
-def _check_sd15(sd: dict) -> None:
-    """Fail the build, not a test later, if the host would not detect the file as SD15."""
+def _check_detected(sd: dict, expected: str) -> None:
+    """Fail the build, not a test later, if the host would not detect the file as `expected`."""
     import comfy.model_detection
     config = comfy.model_detection.model_config_from_unet(sd, "model.diffusion_model.")
-    if type(config).__name__ != "SD15":
-        raise RuntimeError(f"tiny checkpoint detected as {type(config).__name__}, expected SD15")
+    if type(config).__name__ != expected:
+        raise RuntimeError(f"tiny checkpoint detected as {type(config).__name__}, expected {expected}")
 
 
 def _build_file(kind: str, out: pathlib.Path) -> None:
@@ -142,7 +167,10 @@ def _build_file(kind: str, out: pathlib.Path) -> None:
     import safetensors.torch
     if kind == "sd15":
         sd = _sd15_state_dict()
-        _check_sd15(sd)
+        _check_detected(sd, "SD15")
+    elif kind == "sd21":
+        sd = _sd21_state_dict()
+        _check_detected(sd, "SD20")
     elif kind == "controlnet":
         sd = _controlnet_state_dict()
     else:
@@ -185,6 +213,12 @@ def tiny_sd15_checkpoint(cache_dir) -> pathlib.Path:
     return _cached(cache_dir, SD15_FILE, "sd15")
 
 
+def tiny_sd21_checkpoint(cache_dir) -> pathlib.Path:
+    """A single-file SD2.1-base checkpoint (~0.9 GiB fp16: its text encoder is full size, as the
+    loader builds it from a fixed config) that the host detects as SD20 with epsilon prediction."""
+    return _cached(cache_dir, SD21_FILE, "sd21")
+
+
 def tiny_controlnet(cache_dir) -> pathlib.Path:
     """A ControlNet file for the tiny SD1.5 UNet, loadable by the core ControlNetLoader."""
     return _cached(cache_dir, CONTROLNET_FILE, "controlnet")
@@ -201,9 +235,11 @@ def _install(source: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.P
     return link
 
 
-def install_checkpoint(base_dir, name: str = "idea-tiny-sd15.safetensors", cache_dir=None) -> pathlib.Path:
-    """Link the tiny checkpoint into <base_dir>/models/checkpoints/<name> for CheckpointLoaderSimple."""
-    source = tiny_sd15_checkpoint(cache_dir or paths.cache_dir())
+def install_checkpoint(base_dir, name: str = "idea-tiny-sd15.safetensors", cache_dir=None,
+                       build=tiny_sd15_checkpoint) -> pathlib.Path:
+    """Link a tiny checkpoint (`build`: tiny_sd15_checkpoint or tiny_sd21_checkpoint) into
+    <base_dir>/models/checkpoints/<name> for CheckpointLoaderSimple."""
+    source = build(cache_dir or paths.cache_dir())
     return _install(source, pathlib.Path(base_dir) / "models" / "checkpoints", name)
 
 
