@@ -23,7 +23,7 @@ class BaseArch:
     pooled_key: str  # the encoder whose pooled output the model may read (SDXL's and FLUX's `y`)
     # The adapter's window: contexts are adapted window by window (None: the context is one sequence)
     adapter_window: int | None = CLIP_WINDOW_TOKENS
-    # How an encoder's trainable input vectors start (method.md component 2): "cross" = the encoder's
+    # How an encoder's trainable input vectors start (docs/method.md, component 2): "cross" = the encoder's
     # output at the anchor's positions (the released cross initialisation), "input_means" = the
     # column means of the names' input embeddings themselves (docs/flux.md: T5's output space is not
     # its input space). Encoders not named here use "cross".
