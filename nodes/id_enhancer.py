@@ -25,7 +25,8 @@ class IDEnhancerNode(io.ComfyNode):
             inputs=[
                 FaceEmbeddingType.Input("face_embedding", tooltip="From FaceID Embed."),
                 io.Clip.Input("clip", tooltip="The text encoder of the checkpoint you will generate with "
-                                              "(SD1.x, SD2.x or SDXL); clip skip is respected."),
+                                              "(SD1.x, SD2.x, SDXL, or FLUX.1's T5-XXL + CLIP-L from "
+                                              "DualCLIPLoader: experimental); clip skip is respected."),
                 io.Int.Input("num_tokens", default=2, min=1, max=8,
                              tooltip="Number of learned identity tokens (the paper uses 2)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFF, control_after_generate=False,

@@ -60,7 +60,8 @@ class LearnIDToken(io.ComfyNode):
                 io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed (its framing "
                                                  "input sets how the face fills them)."),
                 IdentityType.Input("identity", tooltip="From ID-Enhancer (or Load Identity to train further)."),
-                io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL)."),
+                io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL; "
+                                                "FLUX.1 experimental, not yet measured on a GPU)."),
                 io.Clip.Input("clip", tooltip="The same checkpoint's CLIP (the one given to ID-Enhancer)."),
                 io.Vae.Input("vae", tooltip="The checkpoint's VAE, to encode the reference images once."),
                 io.String.Input("name", default="my_person",
@@ -78,9 +79,9 @@ class LearnIDToken(io.ComfyNode):
                                        "authors' code does (off), or follow the ID-Enhancer node's switch."),
                 io.Int.Input("resolution", default=0, min=0, max=2048, step=64,
                              tooltip="Training resolution; 0 = by base model (512 SD1.x and SD2.x-base, "
-                                     "768 SD2.x 768-v, 1024 SDXL)."),
+                                     "768 SD2.x 768-v, 1024 SDXL, 512 FLUX.1)."),
                 io.Combo.Input("gradient_checkpointing", options=list(CHECKPOINTING), default="auto",
-                               tooltip="Recompute activations to save memory (auto: on for SDXL)."),
+                               tooltip="Recompute activations to save memory (auto: on for SDXL and FLUX.1)."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
                                tooltip="Compute precision. auto: bf16 on CUDA GPUs that support it (NVIDIA "
                                        "Ampere and newer), fp16 on older CUDA GPUs, fp32 on the CPU, Apple "

@@ -78,7 +78,7 @@ def init_random_(module, seed: int, scale: float = 1.0) -> None:
                 if p.ndim == 0:
                     continue
                 if isinstance(mod, norms) or p.ndim == 1:
-                    p.fill_(1.0 if name == "weight" else 0.0)
+                    p.fill_(1.0 if name in ("weight", "scale") else 0.0)  # FLUX's RMSNorm calls it scale
                 elif isinstance(mod, torch.nn.Embedding):
                     p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
                 else:
@@ -182,8 +182,10 @@ def _build_file(kind: str, out: pathlib.Path) -> None:
     os.replace(tmp, out)
 
 
-def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
-    """The cached file, built in a child process (under a lock) when missing; older versions go."""
+def _cached(cache_dir: pathlib.Path, name: str, kind: str, module: str = "support.tiny_models",
+            build_kind: str | None = None) -> pathlib.Path:
+    """The cached file, built in a child process (`python -m module build_kind target`, under a lock)
+    when missing; older versions go."""
     cache_dir = pathlib.Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / name
@@ -197,7 +199,7 @@ def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
             old.unlink()
         start = time.monotonic()
         tests_dir = pathlib.Path(__file__).resolve().parents[1]
-        proc = subprocess.run([sys.executable, "-m", "support.tiny_models", kind, str(target)],
+        proc = subprocess.run([sys.executable, "-m", module, build_kind or kind, str(target)],
                               cwd=tests_dir, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"building {name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
