@@ -3,7 +3,7 @@
 No insightface pack (antelopev2, buffalo_l) exists offline. Always measured: the tests' synthetic
 ONNX pack (SCRFD-layout detector, 512-d recogniser), which times the node's own work around tiny
 models. Measured when the tests have cached it (never downloaded here): OpenCV-Zoo's real YuNet
-detector and SFace recogniser as an insightface pack, on real photos.
+detector and SFace recogniser as an insightface-layout pack, on real photos.
 """
 from __future__ import annotations
 
@@ -61,9 +61,10 @@ def _measure(host, reporter, pack: str, kind: str, images, provider: str, reps: 
 
 
 def bench_faceid(host, reporter, device: str, count: int, size: int, reps: int) -> None:
-    if importlib.util.find_spec("insightface") is None:  # e.g. a GPU image without the face stack
+    missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:  # e.g. a GPU image without the face stack (onnx writes the synthetic pack)
         reporter.emit({"bench": "faceid_embed", "pack": "synthetic_emb512", "device": device,
-                       "status": "skipped", "reason": "insightface is not installed here"})
+                       "status": "skipped", "reason": f"{' and '.join(missing)} not installed here"})
         return
     from support import real_faces
     from support.synthetic_faces import face_in_box, write_synthetic_pack

@@ -72,11 +72,13 @@ def _sample(host, model, positive, inputs: dict, device: str) -> tuple[float, li
 
 
 def bench_sampling(host, reporter, models, device: str, steps: int, resolution: int, reps: int,
-                   seed: int = 0) -> None:
+                   seed: int = 0, cfg: float = CFG, scheduler: str = "normal") -> None:
+    """cfg, scheduler: how the base is sampled (FLUX.1-dev: CFG 1 on the simple schedule, so no
+    negative pass; the host gives its guidance input the default 3.5)."""
     positive = host.run("CLIPTextEncode", clip=models.clip, text=PROMPT)[0]
     negative = host.run("CLIPTextEncode", clip=models.clip, text=NEGATIVE)[0]
     (latent,) = host.run("EmptyLatentImage", width=resolution, height=resolution, batch_size=1)
-    inputs = {"seed": seed, "steps": steps, "cfg": CFG, "sampler_name": "euler", "scheduler": "normal",
+    inputs = {"seed": seed, "steps": steps, "cfg": cfg, "sampler_name": "euler", "scheduler": scheduler,
               "negative": negative, "latent_image": latent, "denoise": 1.0}
     variants, conditioning_seconds = _variants(host, models, positive, seed)
     outputs = {name: _sample(host, *variant, inputs, device)[2] for name, variant in variants.items()}  # warm-up
@@ -92,7 +94,7 @@ def bench_sampling(host, reporter, models, device: str, steps: int, resolution: 
         medians[name] = (statistics.median(totals[name]),
                          statistics.median(per_step[name]) if per_step[name] else None)
         reporter.emit({"bench": "sampling", "model": models.label, "variant": name, "device": device,
-                       "steps": steps, "batch": 1, "resolution": resolution, "cfg": CFG, "reps": reps,
+                       "steps": steps, "batch": 1, "resolution": resolution, "cfg": cfg, "reps": reps,
                        "dtype": models.describe()["unet_dtype"], "status": "ok",
                        "seconds_median": round(medians[name][0], 4),
                        "seconds_min": round(min(totals[name]), 4),

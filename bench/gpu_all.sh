@@ -10,10 +10,17 @@
 # bench/run_all.py (e.g. --models sd15 or --steps 320). A hard limit (BENCH_TIMEOUT, 570 s) keeps the
 # lines already written if the machine is slower than planned.
 #
+# `bench/gpu_all.sh flux` (a separate device call, also about 8 minutes; issue 26): full-size random
+# FLUX.1-dev, with bf16 weights and with fp8 weights (T5-XXL too): Learn ID Token through the node at
+# 512 px, batch 4 (checkpointing auto = on, and off), 8 steps with the 320-step times PROJECTED; the
+# memory sweep (512/1024 px, batch 1/4, checkpointing on/off, 4 steps each, peak memory per run, out of
+# memory reported as status "oom") that docs/flux.md's computed table is to be checked against;
+# sampling 20 steps at CFG 1 with and without Apply ID-Adapter. Lines go to $OUT/bench-gpu-flux.jsonl.
+#
 # On a bare GPU machine with no package registry the host travels with the tree: run
 # bench/prepare_gpu_carry.sh here first and carry .gpu (a slim ComfyUI plus cp312 wheels of av,
-# torchsde and trampoline, which the machine's image lacks; insightface is optional: without it the
-# FaceID line says "skipped").
+# torchsde and trampoline, which the machine's image lacks; onnxruntime and onnx are optional:
+# without them the FaceID line says "skipped").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,11 +40,18 @@ export PYTHONUNBUFFERED=1
 
 args=(--device cuda --steps 40 --recipe-steps 20 --checkpointing auto,on --sampling-steps 30
       --sampling-reps 3 --profile-steps 6)
+name=bench-gpu
+if [ "${1:-}" = flux ]; then
+    shift
+    args=(--device cuda --models flux,flux_fp8 --only training,flux_sweep,sampling --steps 8
+          --checkpointing auto,off --sampling-steps 20 --sampling-reps 2 --sweep-steps 4)
+    name=bench-gpu-flux
+fi
 limit="${BENCH_TIMEOUT:-570}"
 if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT"
-    timeout -k 10 "$limit" "$PY" bench/run_all.py "${args[@]}" --out "$OUT/bench-gpu.jsonl" "$@" \
-        2> >(tee "$OUT/bench-gpu.log" >&2)
+    timeout -k 10 "$limit" "$PY" bench/run_all.py "${args[@]}" --out "$OUT/$name.jsonl" "$@" \
+        2> >(tee "$OUT/$name.log" >&2)
 else
     timeout -k 10 "$limit" "$PY" bench/run_all.py "${args[@]}" "$@"
 fi

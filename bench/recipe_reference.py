@@ -1,6 +1,6 @@
 """The published ID-EA training recipe, reimplemented step for step, as the baseline to time against.
 
-What the authors' released script does every step, and so does this (method.md, "Training recipe"
+What the authors' released script does every step, and so does this (docs/method.md, "Training recipe"
 and "Corrections to the released code"):
 - everything in fp32;
 - the VAE encodes the batch of randomly flipped reference images every step (posterior sampled);

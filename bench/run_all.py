@@ -4,8 +4,12 @@ never judges a time. Everything else (host logs, progress bars) goes to stderr.
   python bench/run_all.py --tiny                 CPU check on the tests' tiny models (under a minute)
   python bench/run_all.py --device cuda          full-size SD1.5 / SD2.1 / SDXL, 320 steps
   bench/gpu_all.sh                               the GPU run sized for ~8 minutes (--steps 40, projected)
+  python bench/run_all.py --models flux,flux_fp8 FLUX.1-dev (bf16 / fp8 weights): node training, sampling
+                                                 and the memory sweep (bench/gpu_all.sh flux)
 
-Lines: header; learn_id_token (impl node / published_recipe) and learn_id_token_speedup per model;
+Lines: header; learn_id_token (impl node / published_recipe, the recipe for SD only) and
+learn_id_token_speedup per model; flux_memory_sweep (FLUX: peak memory and step time of the node per
+resolution, batch and checkpointing, out of memory reported as status "oom");
 sampling and sampling_overhead (plain / ID-Adapter weight 1 / weight 0 / ID-Adapter to Conditioning
 weight 1) and id_conditioning (that node's own time, its latent against the patch's); faceid_embed; the training
 profile; and a final summary. Exit status 1 when a measurement failed with an error (an out-of-memory
@@ -28,14 +32,21 @@ import measure
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("training", "sampling", "faceid", "profile")
-MODEL_KINDS = ("sd15", "sd21", "sdxl")
-FULL = {"steps": 320, "batch": {"sd15": 8, "sd21": 8, "sdxl": 4},
-        "resolution": {"sd15": 512, "sd21": 512, "sdxl": 1024},
-        "sampling_steps": 30, "sampling_reps": 3, "faceid_images": 16, "faceid_size": 640, "profile_steps": 6}
-TINY = {"steps": 2, "batch": {"sd15": 2, "sd21": 2, "sdxl": 2}, "resolution": {"sd15": 64, "sd21": 64, "sdxl": 64},
-        "sampling_steps": 3, "sampling_reps": 2, "faceid_images": 2, "faceid_size": 256, "profile_steps": 3}
-SAMPLING_KINDS = ("sd15", "sdxl")
+SECTIONS = ("training", "sampling", "faceid", "profile", "flux_sweep")
+MODEL_KINDS = ("sd15", "sd21", "sdxl", "flux", "flux_fp8")
+FLUX_KINDS = ("flux", "flux_fp8")
+FULL = {"steps": 320, "batch": {"sd15": 8, "sd21": 8, "sdxl": 4, "flux": 4, "flux_fp8": 4},
+        "resolution": {"sd15": 512, "sd21": 512, "sdxl": 1024, "flux": 512, "flux_fp8": 512},
+        "sampling_steps": 30, "sampling_reps": 3, "faceid_images": 16, "faceid_size": 640, "profile_steps": 6,
+        "flux_sweep": ((512, 1), (512, 4), (1024, 1), (1024, 4)), "sweep_checkpointing": ("on", "off"),
+        "sweep_steps": 4}
+TINY = {"steps": 2, "batch": {"sd15": 2, "sd21": 2, "sdxl": 2, "flux": 1, "flux_fp8": 1},
+        "resolution": {"sd15": 64, "sd21": 64, "sdxl": 64, "flux": 64, "flux_fp8": 64},
+        "sampling_steps": 3, "sampling_reps": 2, "faceid_images": 2, "faceid_size": 256, "profile_steps": 3,
+        "flux_sweep": ((64, 1),), "sweep_checkpointing": ("off",), "sweep_steps": 2}  # "on": the training run
+SAMPLING_KINDS = ("sd15", "sdxl", "flux", "flux_fp8")
+# how each base is sampled: FLUX.1-dev at CFG 1 (guidance-distilled) on its simple schedule
+SAMPLING_SETTINGS = {"flux": {"cfg": 1.0, "scheduler": "simple"}, "flux_fp8": {"cfg": 1.0, "scheduler": "simple"}}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="tiny models at 64 px on the CPU (the test's mode)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
                         help="cpu (default with --tiny) or cuda (default otherwise); cuda without a GPU exits 2")
-    parser.add_argument("--models", default="sd15,sd21,sdxl", help="comma list of sd15, sd21, sdxl")
+    parser.add_argument("--models", default="sd15,sd21,sdxl",
+                        help="comma list of sd15, sd21, sdxl, flux, flux_fp8 (FLUX.1-dev with fp8 weights)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     parser.add_argument("--steps", type=int, help="node training steps (default 320; tiny 2)")
     parser.add_argument("--recipe-steps", type=int, help="published-recipe steps (default: --steps)")
@@ -57,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sampling-reps", type=int, help="timed rounds per sampling variant")
     parser.add_argument("--profile-steps", type=int, help="node steps in the profile (the first is not counted)")
     parser.add_argument("--profile-model", default="sd15", help="the model kind the training step is profiled on")
+    parser.add_argument("--sweep-steps", type=int, help="node steps per FLUX memory-sweep run (default 4; tiny 2)")
     parser.add_argument("--out", help="also append the JSON lines to this file")
     parser.add_argument("--keep-base", action="store_true", help="keep the temporary host base directory")
     args = parser.parse_args(argv)
@@ -70,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown model, section or checkpointing choice: {', '.join(unknown)}")
     sizes = TINY if args.tiny else FULL
-    for name in ("steps", "sampling_steps", "sampling_reps", "profile_steps"):
+    for name in ("steps", "sampling_steps", "sampling_reps", "profile_steps", "sweep_steps"):
         if getattr(args, name) is None:
             setattr(args, name, sizes[name])
     args.recipe_steps = args.recipe_steps or args.steps
@@ -79,10 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def distinct_checkpointing(choices: tuple[str, ...], kind: str) -> list[str]:
-    """The choices that lead to different runs (auto is on for SDXL and off otherwise)."""
+    """The choices that lead to different runs (auto is on for SDXL and FLUX and off otherwise)."""
     seen, kept = set(), []
     for choice in choices:
-        resolved = choice == "on" or (choice == "auto" and kind == "sdxl")
+        resolved = choice == "on" or (choice == "auto" and kind in ("sdxl", *FLUX_KINDS))
         if resolved not in seen:
             seen.add(resolved)
             kept.append(choice)
@@ -123,7 +136,7 @@ class Run:
         from profile_training import profile_node
         a, case = self.args, self.case(kind)
         models = sd_models.build(kind, a.tiny)
-        nodes, recipe = [], None
+        nodes, recipe, flux = [], None, kind in FLUX_KINDS
         try:
             if "training" in a.only:
                 for choice in distinct_checkpointing(case.checkpointing, kind):
@@ -132,16 +145,30 @@ class Run:
                                                                             choice, run_id)))
             if "sampling" in a.only and kind in SAMPLING_KINDS:
                 self.guarded("sampling", models.label, bench_sampling, self.host, self.reporter, models, a.device,
-                             a.sampling_steps, case.resolution, a.sampling_reps)
+                             a.sampling_steps, case.resolution, a.sampling_reps, **SAMPLING_SETTINGS.get(kind, {}))
+            if "flux_sweep" in a.only and flux:
+                self.flux_sweep(models, case)
             if "profile" in a.only and kind == a.profile_model:
                 self.guarded("profile_learn_id_token", models.label, profile_node, self.host, self.reporter,
                              models, case, a.device, a.profile_steps)
-            if "training" in a.only:
+            if "training" in a.only and not flux:  # the published recipe exists for SD only
                 recipe = self.reporter.emit(bench_training.run_recipe(self.host, models, case, a.device))
         finally:
             sd_models.release(models)
-        for node in nodes:
+        for node in nodes if recipe is not None else []:
             self.reporter.emit(bench_training.speedup(node, recipe))
+
+    def flux_sweep(self, models, case) -> None:
+        """Learn ID Token on FLUX per resolution, batch and checkpointing: peak memory and step time
+        (docs/flux.md's table, measured); out of memory is a finding, reported and passed over."""
+        import bench_training
+        from dataclasses import replace
+        for resolution, batch in self.args.sizes["flux_sweep"]:
+            for choice in self.args.sizes["sweep_checkpointing"]:
+                sweep_case = replace(case, steps=self.args.sweep_steps, batch=batch, resolution=resolution)
+                run_id = f"{models.label}_sweep_{resolution}_{batch}_{choice}_{int(time.time() * 1000)}"
+                line = bench_training.run_node(self.host, models, sweep_case, self.args.device, choice, run_id)
+                self.reporter.emit({**line, "bench": "flux_memory_sweep"})
 
     def all(self) -> None:
         from bench_faceid import bench_faceid

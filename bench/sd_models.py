@@ -202,8 +202,11 @@ def build_tiny(kind: str) -> ModelSet:
 
 def build(kind: str, tiny: bool) -> ModelSet:
     """Inside inference mode, as the host's loader nodes run: the weights are inference tensors,
-    exactly what Learn ID Token receives from CheckpointLoaderSimple."""
+    exactly what Learn ID Token receives from CheckpointLoaderSimple. FLUX kinds: bench/flux_models.py."""
     with torch.inference_mode():
+        if kind.startswith("flux"):
+            import flux_models
+            return flux_models.build_tiny(kind) if tiny else flux_models.build_full(kind)
         return build_tiny(kind) if tiny else build_full(kind)
 
 

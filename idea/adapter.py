@@ -1,6 +1,6 @@
 """ID-Adapter: injects the identity tokens Z into the text condition every cross-attention reads.
 
-y' = y + weight * beta * tanh(gamma) * SA([y ; W_z Z])[:, :L]   (method.md, component 4)
+y' = y + weight * beta * tanh(gamma) * SA([y ; W_z Z])[:, :L]   (docs/method.md, component 4)
 
 gamma starts at 0, so training begins from the unmodified model, and a strength of 0 must give back
 the host's conditioning untouched (not y + 0 * x, which turns inf into nan).
@@ -83,7 +83,7 @@ class IDAdapter(nn.Module):
 
 
 def adapt_by_chunks(adapter: IDAdapter, context: torch.Tensor, id_tokens: torch.Tensor, weight: float = 1.0,
-                    chunk_tokens: int = CHUNK_TOKENS) -> torch.Tensor:
+                    chunk_tokens: int | None = CHUNK_TOKENS) -> torch.Tensor:
     """y' with every `chunk_tokens` window of the context adapted on its own, each against all of Z.
 
     Why: the adapter's self-attention runs over [y ; W_z Z], so on a longer y the identity tokens get a
@@ -92,10 +92,12 @@ def adapt_by_chunks(adapter: IDAdapter, context: torch.Tensor, id_tokens: torch.
     (comfy/conds.py, CONDCrossAttn.concat); window by window, y' is the same however the host pads or
     batches. Each window is one call of the shape training used, so a single window (every training
     context) is exactly `adapter(context, id_tokens, weight)`. A length that is no multiple of the
-    window (no SD1.x/SD2.x/SDXL text encoder makes one) is adapted as a whole.
+    window (no SD1.x/SD2.x/SDXL text encoder makes one) is adapted as a whole. chunk_tokens None: the
+    context is one sequence (FLUX.1's T5-XXL states have no windows, and the host never pads cond and
+    uncond to a common length for it), adapted whole.
     """
     length = context.shape[1] if context.dim() == 3 else 0
-    if length <= chunk_tokens or length % chunk_tokens:
+    if chunk_tokens is None or length <= chunk_tokens or length % chunk_tokens:
         return adapter(context, id_tokens, weight)
     windows = context.split(chunk_tokens, dim=1)
     return torch.cat([adapter(window, id_tokens, weight) for window in windows], dim=1)

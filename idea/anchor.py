@@ -1,4 +1,4 @@
-"""Host-free half of the textual ID anchor (method.md, component 2).
+"""Host-free half of the textual ID anchor (docs/method.md, component 2).
 
 The anchor starts from "what a famous person's name looks like" to the text encoder: column k is the
 mean input embedding of the k-th token of many celebrity names. Tokenising and running the encoder on

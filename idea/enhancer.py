@@ -2,8 +2,8 @@
 
 The face embedding lives in a recogniser's space that the text encoder never saw; attending from it
 over the anchor (celebrity-name states in the UNet's context space) lands it in that context space
-(method.md, component 3). The clean [K, D_ctx] form is used instead of the released code's [K, 2*D]
-plus a mapping back; both express the same family of functions.
+(docs/method.md, component 3). The clean [K, D_ctx] form is used instead of the released code's
+[K, 2*D] plus a mapping back; both express the same family of functions.
 """
 from __future__ import annotations
 

@@ -1,39 +1,45 @@
-"""Find, load and cache an insightface model pack (a detector and a recogniser).
+"""Find, load and cache a face model pack (a detector and a recogniser) in the insightface layout.
 
-Why not `insightface.app.FaceAnalysis`: it downloads a pack it cannot find and insists on one exact
-folder layout. Here the folder is resolved with the common nesting mistake tolerated, every `.onnx`
-file is routed by insightface's own `model_zoo` (by ONNX signature, file names do not matter), and
-nothing is ever downloaded. insightface and onnxruntime are imported only when a pack is loaded.
+Users keep insightface model packs (antelopev2, buffalo_l) in `models/insightface/models/<pack>`.
+The folder is resolved with the common nesting mistake tolerated, every `.onnx` file is routed by
+its ONNX signature as insightface's model_zoo does (file names do not matter) and run by this pack's
+own ONNX face runtime (idea/onnx_faces, no insightface, no OpenCV); nothing is ever downloaded.
+onnxruntime is imported only when a pack is loaded.
 """
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import logging
 import pathlib
 import threading
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import IDEAError
+from .onnx_faces import FaceModelError
+from .onnx_faces.arcface import ArcFaceRecognizer
+from .onnx_faces.scrfd import ScrfdDetector
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install insightface==0.7.3 onnxruntime-gpu  (onnxruntime on macOS)"
+__all__ = ["FaceModelError", "FaceModels", "PROVIDERS", "PACK_SOURCES", "list_model_packs", "resolve_model_pack",
+           "load_face_models", "onnx_providers", "session_providers", "check_providers",
+           "onnxruntime_distributions"]
+
+INSTALL_HINT = ("pip install onnxruntime-gpu  (onnxruntime on macOS), with the Python that runs ComfyUI; "
+                "or pip install -r custom_nodes/ComfyUI-ID-EA/requirements.txt")
+ONE_ONNXRUNTIME = "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
 CUDA_FIX = ("install the CUDA and cuDNN libraries this onnxruntime-gpu build needs (see the console line "
             "'Failed to load library ... libonnxruntime_providers_cuda' above it and "
             "https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html#requirements), or "
             "install the onnxruntime-gpu version made for your CUDA, and keep exactly one onnxruntime package "
-            "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu); or choose "
-            "provider 'auto' or 'CPU'")
+            f"({ONE_ONNXRUNTIME}); or choose provider 'auto' or 'CPU'")
 PROVIDERS = ("auto", "CPU", "CUDA")
 # Where the packs ComfyUI face packs use are published (insightface's v0.7 release; licensed for
 # non-commercial research only). Named in the error for a missing pack; never downloaded.
 PACK_SOURCES = {"antelopev2": "https://github.com/deepinsight/insightface/releases/download/v0.7/antelopev2.zip",
                 "buffalo_l": "https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"}
 CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
-
-
-class FaceModelError(IDEAError, RuntimeError):
-    """A face model pack is missing, incomplete or cannot run; the message names the fix."""
 
 
 def _onnx_files(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -82,23 +88,48 @@ def resolve_model_pack(insightface_roots: Iterable[pathlib.Path], name: str) -> 
         + f".{source} Packs found: {', '.join(found) if found else 'none'}.")
 
 
-def _import_face_stack():
+def onnxruntime_distributions() -> list[str]:
+    """The installed distributions that provide the module `onnxruntime` (onnxruntime, onnxruntime-gpu,
+    onnxruntime-directml...). They overwrite each other's files, so more than one breaks the CUDA one."""
+    found = set()
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name == "onnxruntime" or name.startswith("onnxruntime-"):
+            files = dist.files  # None where the installer kept no RECORD: trust the name
+            if files is None or any(str(f).replace("\\", "/") == "onnxruntime/__init__.py" for f in files):
+                found.add(name)
+    return sorted(found)
+
+
+def warn_if_several_onnxruntimes(names: list[str]) -> bool:
+    """Log the fix when more than one onnxruntime distribution is installed; True if it warned."""
+    if len(names) < 2:
+        return False
+    log.warning("%s are installed together: they provide the same module `onnxruntime` and overwrite each other's "
+                "files, which typically breaks the CUDA provider (the face models then run on the CPU or fail "
+                "to load). Keep exactly one, with the Python that runs ComfyUI: %s (on macOS: onnxruntime).",
+                " and ".join(names), ONE_ONNXRUNTIME)
+    return True
+
+
+@functools.cache
+def _check_distributions_once() -> bool:
+    return warn_if_several_onnxruntimes(onnxruntime_distributions())
+
+
+def _import_onnxruntime():
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime
     except ImportError as exc:
-        raise FaceModelError(f"onnxruntime is not installed ({exc}). Install it with: {INSTALL_HINT}") from exc
-    try:
-        from insightface import model_zoo
-    except ImportError as exc:
-        raise FaceModelError(f"insightface is not installed or does not import ({exc}). "
-                             f"Install it with: {INSTALL_HINT}") from exc
-    return model_zoo
+        raise FaceModelError(f"onnxruntime is not installed or does not import ({exc}); the face models "
+                             f"need it. Install it with: {INSTALL_HINT}") from exc
+    _check_distributions_once()
+    return onnxruntime
 
 
 def onnx_providers(choice: str) -> list[str]:
     """Execution providers for a user choice; CUDA that cannot run is an error, not a silent CPU."""
-    import onnxruntime
-    available = onnxruntime.get_available_providers()
+    available = _import_onnxruntime().get_available_providers()
     if choice == "CPU":
         return ["CPUExecutionProvider"]
     if choice == "CUDA":
@@ -106,7 +137,7 @@ def onnx_providers(choice: str) -> list[str]:
             raise FaceModelError(
                 "execution provider CUDA requested but onnxruntime offers only "
                 f"{available}. Install onnxruntime-gpu and uninstall the CPU build "
-                "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu), "
+                f"({ONE_ONNXRUNTIME}), "
                 "or choose 'auto' or 'CPU'.")
         return [CUDA_PROVIDER, CPU_PROVIDER]
     if choice != "auto":
@@ -144,16 +175,15 @@ class FaceModels:
 
     name: str
     folder: pathlib.Path
-    detector: object  # insightface SCRFD/RetinaFace
-    recognizer: object  # insightface ArcFaceONNX
+    detector: ScrfdDetector
+    recognizer: ArcFaceRecognizer
     embedding_size: int
     providers: tuple[str, ...] = ()  # what the sessions really run on, e.g. ("CPUExecutionProvider",)
     det_size: int | None = None
 
     def prepare_detector(self, det_size: int, threshold: float = 0.5) -> None:
         if self.det_size != det_size:
-            # ctx_id 0 keeps the session's providers (a negative id would force the CPU).
-            self.detector.prepare(0, input_size=(det_size, det_size), det_thresh=threshold)
+            self.detector.prepare((det_size, det_size), threshold)
             self.det_size = det_size
 
 
@@ -163,23 +193,18 @@ _LOCK = threading.Lock()
 
 def load_face_models(folder: pathlib.Path, provider: str = "auto") -> FaceModels:
     """Route every .onnx in `folder`; keep the first detector and recogniser (sorted by file name)."""
+    from .onnx_faces.routing import open_model
     key = (str(pathlib.Path(folder).resolve()), provider)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        model_zoo = _import_face_stack()
         providers = onnx_providers(provider)
         detector = recognizer = None
         for path in _onnx_files(pathlib.Path(folder)):
-            try:
-                model = model_zoo.get_model(str(path), providers=providers)
-            except Exception as exc:  # a corrupt or foreign file: say which
-                raise FaceModelError(f"cannot load face model {path}: {exc}. Replace the file with "
-                                     "an intact copy or remove it from the pack folder.") from exc
-            task = getattr(model, "taskname", None)
-            if task == "detection" and detector is None:
+            model = open_model(path, providers)
+            if isinstance(model, ScrfdDetector) and detector is None:
                 detector = model
-            elif task == "recognition" and recognizer is None:
+            elif isinstance(model, ArcFaceRecognizer) and recognizer is None:
                 recognizer = model
         missing = [what for what, m in (("face detector", detector), ("recognition model", recognizer))
                    if m is None]
@@ -188,14 +213,14 @@ def load_face_models(folder: pathlib.Path, provider: str = "auto") -> FaceModels
                 f"the insightface pack at {folder} has no {' and no '.join(missing)}. A pack needs a "
                 "detector (e.g. scrfd_10g_bnkps.onnx / det_10g.onnx) and a recognition model "
                 "(e.g. glintr100.onnx / w600k_r50.onnx); copy the complete antelopev2 or buffalo_l pack.")
-        recognizer.prepare(0)
-        size = int(recognizer.output_shape[-1]) if isinstance(recognizer.output_shape[-1], int) else None
+        size = recognizer.embedding_size
         if size is None:
             raise FaceModelError(f"the recogniser in {folder} has no fixed embedding size")
         running = session_providers(detector, recognizer)
         check_providers(provider, providers, running, pathlib.Path(folder))
         models = FaceModels(pathlib.Path(folder).name, pathlib.Path(folder), detector, recognizer, size,
                             tuple(running))
-        log.info("loaded face models from %s (embedding size %d)", folder, size)
+        log.info("loaded face models from %s (detector %s, recogniser %s, embedding size %d)", folder,
+                 detector.path.name, recognizer.path.name, size)
         _CACHE[key] = models
         return models

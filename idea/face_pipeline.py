@@ -1,30 +1,23 @@
-"""Detect, select, align and embed one face per photo (method.md, component 1).
+"""Detect, select, align and embed one face per photo (docs/method.md, component 1).
 
 The recogniser gets insightface's canonical 112 px alignment; the crops handed to the user (and to
-training) use the same 5-point similarity alignment, looser, so hair and jaw stay in the frame.
+training) use the same 5-point similarity alignment at the framing the user chose (idea/face_framing.py).
 """
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .face_embedding import FaceEmbedding
+from .face_framing import DEFAULT_FRAMING, warp_crop
 from .errors import InputError
 from .face_models import FaceModelError, FaceModels
 from .images import as_rgb_batch
 
 log = logging.getLogger(__name__)
-
-# ArcFace's 5-point template for a 112 px crop (eyes, nose tip, mouth corners), in pixels.
-ARCFACE_TEMPLATE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float64)
-# In the training crop the 112 px ArcFace square spans this share of the side, centred.
-CROP_FACE_SHARE = 0.5
 
 SELECTIONS = ("largest", "index")
 # Narrower faces give the recogniser too little to go on (it sees 112 px crops) and training crops
@@ -59,15 +52,13 @@ def images_to_bgr_uint8(images: torch.Tensor, node: str = "FaceID Embed") -> lis
 
 
 def detect_faces(models: FaceModels, bgr: np.ndarray) -> list[DetectedFace]:
-    boxes, kpss = models.detector.detect(bgr, max_num=0, metric="default")
-    faces = []
-    for i in range(boxes.shape[0]):
-        kps = kpss[i] if kpss is not None else None
-        if kps is None:
-            raise FaceModelError("the face detector gives no keypoints; use a detector with 5 landmarks "
+    """Every face the pack's detector finds in a BGR uint8 photo, strongest first."""
+    boxes, kpss = models.detector.detect(np.ascontiguousarray(bgr[..., ::-1]))
+    if kpss is None and boxes.shape[0]:
+        raise FaceModelError("the face detector gives no keypoints; use a detector with 5 landmarks "
                              "(SCRFD *_bnkps, as in antelopev2 or buffalo_l)")
-        faces.append(DetectedFace(boxes[i, :4].astype(np.float64), float(boxes[i, 4]), kps.astype(np.float64)))
-    return faces
+    return [DetectedFace(boxes[i, :4].astype(np.float64), float(boxes[i, 4]), kpss[i].astype(np.float64))
+            for i in range(boxes.shape[0])]
 
 
 def blown_out(bgr: np.ndarray) -> bool:
@@ -104,56 +95,16 @@ def check_face_size(face: DetectedFace, photo: int, total: int) -> None:
             "detail), or remove that photo from the batch.")
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, shift) taking src points to dst: [2, 3]."""
-    src_mean, dst_mean = src.mean(0), dst.mean(0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    # Solve for a, b in [a -b; b a]: a linear least-squares problem in closed form.
-    denom = (src_c ** 2).sum()
-    a = (src_c * dst_c).sum() / denom
-    b = (src_c[:, 0] * dst_c[:, 1] - src_c[:, 1] * dst_c[:, 0]).sum() / denom
-    rot = np.array([[a, -b], [b, a]])
-    shift = dst_mean - rot @ src_mean
-    return np.concatenate([rot, shift[:, None]], axis=1)
-
-
-def training_template(size: int) -> np.ndarray:
-    """Where the 5 keypoints land in a `size` px training crop (the ArcFace layout, loosened)."""
-    scale = size * CROP_FACE_SHARE / 112.0
-    return (ARCFACE_TEMPLATE_112 - 56.0) * scale + size / 2.0
-
-
-def warp_crop(rgb: torch.Tensor, keypoints: np.ndarray, size: int) -> torch.Tensor:
-    """Aligned square crop [size, size, 3] from an RGB [H, W, 3] float image (border: edge pixels)."""
-    forward = similarity_transform(keypoints, training_template(size))
-    full = np.vstack([forward, [0.0, 0.0, 1.0]])
-    inverse = np.linalg.inv(full)[:2]  # output pixel -> source pixel
-    h, w = rgb.shape[:2]
-    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
-                            indexing="ij")
-    inv = torch.from_numpy(inverse)
-    src_x = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
-    src_y = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    # grid_sample wants coordinates in [-1, 1] with pixel centres at the align_corners=False grid.
-    grid = torch.stack([(src_x + 0.5) / w * 2 - 1, (src_y + 0.5) / h * 2 - 1], dim=-1).float()
-    img = rgb.permute(2, 0, 1).unsqueeze(0).float()
-    out = torch.nn.functional.grid_sample(img, grid.unsqueeze(0).to(img.device), mode="bilinear",
-                                          padding_mode="border", align_corners=False)
-    return out[0].permute(1, 2, 0).clamp(0, 1)
-
-
 def recognition_embedding(models: FaceModels, bgr: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    from insightface.utils import face_align
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # scikit-image's estimate() deprecation
-        aligned = face_align.norm_crop(bgr, landmark=keypoints.astype(np.float32),
-                                       image_size=models.recognizer.input_size[0])
-    return np.asarray(models.recognizer.get_feat(aligned), dtype=np.float32).reshape(-1)
+    """The recogniser's raw embedding of the face at `keypoints`, aligned as insightface aligns it."""
+    return models.recognizer.embed(np.ascontiguousarray(bgr[..., ::-1]), keypoints)
 
 
 def embed_photos(models: FaceModels, images: torch.Tensor, det_size: int = 640, selection: str = "largest",
-                 index: int = 0, crop_size: int = 512) -> tuple[FaceEmbedding, torch.Tensor]:
-    """One face per photo -> the face embedding and the aligned crops ([N, S, S, 3] float RGB)."""
+                 index: int = 0, crop_size: int = 512,
+                 framing: str = DEFAULT_FRAMING) -> tuple[FaceEmbedding, torch.Tensor]:
+    """One face per photo -> the face embedding and the aligned crops ([N, S, S, 3] float RGB) at
+    `framing` (idea/face_framing.py), which the embedding records."""
     models.prepare_detector(det_size)
     rgb = as_rgb_batch(images, "FaceID Embed")
     bgr_images = images_to_bgr_uint8(rgb)
@@ -168,8 +119,8 @@ def embed_photos(models: FaceModels, images: torch.Tensor, det_size: int = 640, 
         scores.append(face.score)
         kps_all.append(torch.from_numpy(face.keypoints))
         boxes.append(torch.from_numpy(face.box))
-        crops.append(warp_crop(rgb[i].detach().cpu(), face.keypoints, crop_size))
+        crops.append(warp_crop(rgb[i].detach().cpu(), face.keypoints, crop_size, framing))
     embedding = FaceEmbedding.from_rows(torch.stack(rows), models.name, torch.tensor(scores),
-                                        torch.stack(kps_all), torch.stack(boxes))
+                                        torch.stack(kps_all), torch.stack(boxes), framing)
     log.info("embedded %d face(s) with %s (size %d)", embedding.count, models.name, embedding.dim)
     return embedding, torch.stack(crops)

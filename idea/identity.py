@@ -1,8 +1,8 @@
 """The identity value passed between nodes: everything ID-EA learned or fixed for one person.
 
 Keys of the token vectors are the host's embedding keys, so the same vectors can be written as a
-prompt embedding (`embedding:NAME`) without renaming: "clip_l" (SD1.x, SDXL's CLIP-L), "clip_h"
-(SD2.x's OpenCLIP-H), "clip_g" (SDXL's CLIP-G).
+prompt embedding (`embedding:NAME`) without renaming: "clip_l" (SD1.x, SDXL's and FLUX.1's CLIP-L),
+"clip_h" (SD2.x's OpenCLIP-H), "clip_g" (SDXL's CLIP-G), "t5xxl" (FLUX.1's T5-XXL).
 """
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 import torch
 
 from .adapter import IDAdapter
+from .archs import ARCH_ENCODER_KEYS, ARCH_LABELS, base_arch
 from .enhancer import IDEnhancer
 
-ARCH_ENCODER_KEYS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
-ARCH_LABELS = {"sd1": "SD1.x", "sd2": "SD2.x", "sdxl": "SDXL"}
+__all__ = ["ARCH_ENCODER_KEYS", "ARCH_LABELS", "IdentityEmbedding", "check_arch"]
 
 
 def check_arch(arch: str) -> None:
-    if arch not in ARCH_ENCODER_KEYS:
-        raise ValueError(f"unknown base architecture {arch!r}; known: {sorted(ARCH_ENCODER_KEYS)}")
+    base_arch(arch)
 
 
 @dataclass
@@ -57,10 +56,11 @@ class IdentityEmbedding:
             if trained.dim() != 2 or trained.shape[0] != self.num_tokens or trained.shape != initial.shape:
                 raise ValueError(f"{key}: token vectors {list(trained.shape)} and initial vectors "
                                  f"{list(initial.shape)} must both be [{self.num_tokens}, D]")
-        token_width = sum(self.token_vectors[key].shape[1] for key in ARCH_ENCODER_KEYS[self.arch])
+        context_keys = base_arch(self.arch).context_keys
+        token_width = sum(self.token_vectors[key].shape[1] for key in context_keys)
         if token_width != self.ctx_dim:
-            raise ValueError(f"the encoders' widths add up to {token_width} but the anchor has {self.ctx_dim} "
-                             f"features; the context is their concatenation")
+            raise ValueError(f"the widths of {', '.join(context_keys)} add up to {token_width} but the anchor has "
+                             f"{self.ctx_dim} features; the context is their concatenation")
         if self.face_mean.dim() != 1:
             raise ValueError(f"face_mean must be [F], got {list(self.face_mean.shape)}")
         enhancer_shape = (self.enhancer.face_dim, self.enhancer.ctx_dim, self.enhancer.num_tokens)
@@ -87,6 +87,13 @@ class IdentityEmbedding:
     @property
     def face_dim(self) -> int:
         return int(self.face_mean.shape[0])
+
+    @property
+    def framing(self) -> str | None:
+        """How the reference crops framed the face (idea/face_framing.py), from the face embedding the
+        identity was made from; None in identities made before 0.2.0, whose crops were all
+        "head and shoulders"."""
+        return self.metadata.get("framing")
 
     @property
     def encoder_keys(self) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 FORMAT_MARKER = "ID-EA identity"
 FORMAT_VERSION = "1"
 SUPPORTED_FORMAT_VERSIONS = ("1",)
-PROMPT_EMBEDDING_KEYS = ("clip_l", "clip_h", "clip_g")
+PROMPT_EMBEDDING_KEYS = ("clip_l", "clip_h", "clip_g", "t5xxl")
 ACCEPTED = "only ID-EA .safetensors identity files are accepted"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 # Bytes per element of every dtype safetensors writes (an identity's tensors must also be floating).
@@ -61,8 +61,9 @@ def save_identity(identity: IdentityEmbedding, path: str | os.PathLike, overwrit
 
 def save_embedding_for_prompts(token_vectors: dict[str, torch.Tensor], path: str | os.PathLike,
                                overwrite: bool = False) -> None:
-    """Write the token vectors in the host's embedding format (keys clip_l / clip_h / clip_g, each
-    [K, D_tok]) so `embedding:NAME` works in any prompt, with or without this pack."""
+    """Write the token vectors in the host's embedding format (keys clip_l / clip_h / clip_g / t5xxl,
+    each [K, D_tok]) so `embedding:NAME` works in any prompt, with or without this pack: each of the
+    host's tokenizers reads its own key from the one file."""
     if not token_vectors or not set(token_vectors) <= set(PROMPT_EMBEDDING_KEYS):
         raise ValueError(f"prompt embeddings need keys among {PROMPT_EMBEDDING_KEYS}, got {sorted(token_vectors)}")
     counts = {key: value.shape[0] for key, value in token_vectors.items() if value.dim() == 2}

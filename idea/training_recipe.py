@@ -1,6 +1,6 @@
 """The ID-EA training recipe as data: captions, optimiser settings, step sampling and the loss weight.
 
-Numbers follow the authors' released command (method.md, "Training recipe"): 2 tokens, batch 8,
+Numbers follow the authors' released command (docs/method.md, "Training recipe"): 2 tokens, batch 8,
 320 steps, AdamW (0.9, 0.999, weight decay 1e-2, eps 1e-7), lr 0.0015 per sample scaled by the batch,
 constant; uniform timesteps; random horizontal flips; the released dataset's 81 caption templates
 filled with "face of <v0> <v1> person".
@@ -66,7 +66,7 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_WEIGHT_DECAY = 1e-2
 ADAM_EPS = 1e-7
 REGULARISER_WEIGHT = 8e-4
-DEFAULT_RESOLUTION = {"sd1": 512, "sd2": 512, "sdxl": 1024}
+DEFAULT_RESOLUTION = {"sd1": 512, "sd2": 512, "sdxl": 1024, "flux": 512}  # FLUX.1: docs/flux.md, Resolution
 V_MODEL_RESOLUTION = 768  # SD2.x 768-v checkpoints were trained at 768 px, with v-prediction
 
 
@@ -90,8 +90,8 @@ class TrainSettings:
 
 
 def default_resolution(arch: str, prediction: str) -> int:
-    """The training side the base model was made for (method.md's table): a v-prediction SD2.x model
-    is a 768-v checkpoint; SD2.x base (eps) and SD1.x train at 512, SDXL at 1024."""
+    """The training side the base model was made for (docs/method.md, "Names and sizes"): a
+    v-prediction SD2.x model is a 768-v checkpoint; SD2.x base (eps) and SD1.x train at 512, SDXL at 1024."""
     if arch == "sd2" and prediction == "v":
         return V_MODEL_RESOLUTION
     return DEFAULT_RESOLUTION[arch]
@@ -136,21 +136,23 @@ def native_loss_weight(prediction: str, sigma: torch.Tensor, sigma_data: float =
 
     eps: x0 - x0_hat = sigma * (eps_hat - eps)                      -> weight 1 / sigma^2
     v:   x0 - x0_hat = sigma*sd/sqrt(sigma^2+sd^2) * (v_hat - v)    -> weight (sigma^2+sd^2)/(sigma*sd)^2
+    flow (rectified flow, FLUX.1: x_t = sigma*eps + (1-sigma)*x0, the model predicts u = eps - x0):
+         x0 - x0_hat = sigma * (u_hat - u)                          -> weight 1 / sigma^2
     x0:  the error itself                                           -> weight 1
     """
     sigma = sigma.to(torch.float32)
-    if prediction == "eps":
+    if prediction in ("eps", "flow"):
         return 1.0 / sigma.clamp_min(1e-6) ** 2
     if prediction == "v":
         sd2 = sigma_data ** 2
         return (sigma ** 2 + sd2) / (sigma.clamp_min(1e-6) ** 2 * sd2)
     if prediction == "x0":
         return torch.ones_like(sigma)
-    raise ValueError(f"unsupported prediction type {prediction!r} (eps, v or x0)")
+    raise ValueError(f"unsupported prediction type {prediction!r} (eps, v, flow or x0)")
 
 
 def denoising_loss(x0_pred: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, prediction: str,
                    sigma_data: float = 1.0) -> torch.Tensor:
-    """Per-sample loss [B]: the model's native (eps / v / x0) MSE, from the denoised prediction."""
+    """Per-sample loss [B]: the model's native (eps / v / flow / x0) MSE, from the denoised prediction."""
     error = (x0_pred - x0).pow(2).flatten(1).mean(dim=1)
     return native_loss_weight(prediction, sigma, sigma_data).to(error.device) * error

@@ -3,14 +3,17 @@
 Mechanism: a keyed DIFFUSION_MODEL wrapper (comfy.patcher_extension). The UNet's forward hands it the
 context once per model call, already on the model's device and dtype, so y' is computed once per call
 rather than once per attention layer, and every layer (and every other pack's attn2 patch or attn2
-*replace* patch) then sees y'. Wrappers are keyed lists, so nothing exclusive is taken: ControlNets,
-IPAdapter/InstantID replace patches and attn2 patches keep working, and chained applications run in
-the order they were attached (the first one attached is the outermost, so it adapts first).
+*replace* patch) then sees y'. FLUX.1's transformer hands the same wrapper its T5-XXL context before
+txt_in, so its text stream starts from y' and every joint attention reads it (docs/flux.md). Wrappers
+are keyed lists, so nothing exclusive is taken: ControlNets, IPAdapter/InstantID replace patches and
+attn2 patches keep working, and chained applications run in the order they were attached (the first
+one attached is the outermost, so it adapts first).
 
 Inference and training share this code: the inference node attaches frozen copies, the training node
 attaches its live adapter (copy_adapter=False) and a callable that recomputes Z with gradients.
 Contexts are adapted 77-token window by window (idea.adapter.adapt_by_chunks), so y' does not depend
 on how the host padded or batched them; training contexts are one window, adapted exactly as before.
+FLUX.1's T5 context has no windows (window_tokens None): it is adapted whole.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from collections.abc import Callable
 import torch
 from comfy import patcher_extension
 
-from ..idea.adapter import adapt_by_chunks
+from ..idea.adapter import CHUNK_TOKENS, adapt_by_chunks
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +45,12 @@ class IDAdapterWrapper:
     """
 
     def __init__(self, adapter: torch.nn.Module, id_tokens: IdTokens, weight: float,
-                 sigma_start: float | None, sigma_end: float | None, apply_to: str, copy_adapter: bool):
+                 sigma_start: float | None, sigma_end: float | None, apply_to: str, copy_adapter: bool,
+                 window_tokens: int | None = CHUNK_TOKENS):
         if apply_to not in APPLY_TO:
             raise ValueError(f"apply_to must be one of {sorted(APPLY_TO)}, got {apply_to!r}")
         self.weight = float(weight)
+        self.window_tokens = window_tokens
         self.sigma_start = sigma_start
         self.sigma_end = sigma_end
         self.apply_to = apply_to
@@ -68,12 +73,19 @@ class IDAdapterWrapper:
             return self.weight == 0.0
         return self.adapter.beta == 0.0 or float(self.adapter.gamma) == 0.0
 
-    def __call__(self, executor, x, timesteps=None, context=None, y=None, control=None,
-                 transformer_options=None, **kwargs):
-        transformer_options = {} if transformer_options is None else transformer_options
-        if context is not None:
-            context = self.adapt_context(context, transformer_options)
-        return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
+    def __call__(self, executor, *args, **kwargs):
+        """The denoisers call their wrappers positionally with the context third and the
+        transformer_options last: UNet (x, timesteps, context, y, control, transformer_options),
+        FLUX (x, timestep, context, y, guidance, ref_latents, control, transformer_options). Everything
+        but the context is handed on exactly as it came."""
+        args = list(args)
+        if len(args) > 2:
+            options = args[-1] if len(args) >= 6 and isinstance(args[-1], dict) else kwargs.get("transformer_options")
+            if args[2] is not None:
+                args[2] = self.adapt_context(args[2], options or {})
+        elif kwargs.get("context") is not None:
+            kwargs["context"] = self.adapt_context(kwargs["context"], kwargs.get("transformer_options") or {})
+        return executor(*args, **kwargs)
 
     def adapt_context(self, context: torch.Tensor, transformer_options: dict) -> torch.Tensor:
         """y' for the selected rows of `context` [B, L, D]; the other rows are left as they are."""
@@ -117,9 +129,9 @@ class IDAdapterWrapper:
     def _adapt(self, context: torch.Tensor) -> torch.Tensor:
         if not self.copy_adapter:
             tokens = self.id_tokens() if callable(self.id_tokens) else self.id_tokens
-            return adapt_by_chunks(self.adapter, context, tokens, self.weight)
+            return adapt_by_chunks(self.adapter, context, tokens, self.weight, self.window_tokens)
         adapter, tokens = self._on_device(context)
-        return adapt_by_chunks(adapter, context, tokens, self.weight)
+        return adapt_by_chunks(adapter, context, tokens, self.weight, self.window_tokens)
 
     def _on_device(self, context: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
         """The frozen copies on the context's device, computing in at least fp32 (the adapter is tiny
@@ -139,7 +151,8 @@ class IDAdapterWrapper:
 
 def attach_id_adapter(model_patcher, adapter: torch.nn.Module, id_tokens: IdTokens, weight: float = 1.0,
                       sigma_start: float | None = None, sigma_end: float | None = None,
-                      apply_to: str = "cond", key: str | None = None, copy_adapter: bool = True):
+                      apply_to: str = "cond", key: str | None = None, copy_adapter: bool = True,
+                      window_tokens: int | None = CHUNK_TOKENS):
     """A clone of `model_patcher` whose UNet reads y' = adapter(y, Z, weight) in every cross-attention.
 
     id_tokens: Z [K, D_ctx] (or [B, K, D_ctx]), or a zero-argument callable returning it each model call
@@ -147,11 +160,13 @@ def attach_id_adapter(model_patcher, adapter: torch.nn.Module, id_tokens: IdToke
     adapter and Z (inference: the identity is never touched); False uses the adapter as-is so
     gradients reach its parameters. sigma_start >= sigma_end bound the active window (None: open).
     apply_to: "cond", "uncond" or "both". key: the wrapper key; unique by default so that several
-    applications stack. The patcher passed in is left unchanged.
+    applications stack. window_tokens: the adapter's window (idea.archs; None for FLUX.1's whole
+    T5 context). The patcher passed in is left unchanged.
     """
     if sigma_start is not None and sigma_end is not None and sigma_start < sigma_end:
         raise ValueError(f"sigma_start ({sigma_start}) must not be below sigma_end ({sigma_end})")
-    wrapper = IDAdapterWrapper(adapter, id_tokens, weight, sigma_start, sigma_end, apply_to, copy_adapter)
+    wrapper = IDAdapterWrapper(adapter, id_tokens, weight, sigma_start, sigma_end, apply_to, copy_adapter,
+                               window_tokens)
     key = key or f"{KEY_PREFIX}.{uuid.uuid4().hex}"
     if model_patcher.get_wrappers(patcher_extension.WrappersMP.DIFFUSION_MODEL, key):
         raise ValueError(f"the model already has an ID-Adapter with key {key!r}")

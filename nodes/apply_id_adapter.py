@@ -6,9 +6,11 @@ import logging
 import torch
 from comfy_api.latest import io
 
+from ..idea.archs import base_arch
 from ..idea.errors import InputError
 from .adapter_patch import attach_id_adapter
 from .model_arch import check_identity_fits
+from .search_words import search_aliases
 from .text_encoders import check_clip_fits
 from .types import IdentityType
 
@@ -49,13 +51,17 @@ class ApplyIDAdapter(io.ComfyNode):
             node_id="IDEA_ApplyIDAdapter",
             display_name="Apply ID-Adapter (Identity)",
             category="ID-EA",
+            **search_aliases("identity", "face id", "IPAdapter face", "InstantID", "PuLID", "LoRA alternative",
+                             "apply identity", "face adapter"),
             description="Patches the model so every cross-attention reads the text condition enriched with "
                         "the identity's fused tokens by its trained ID-Adapter (the full ID-EA method). Use "
                         "it with a prompt containing the identity's embedding. Composes with ControlNet, "
-                        "IPAdapter/InstantID, LoRAs and further Apply ID-Adapter nodes.",
+                        "IPAdapter/InstantID, LoRAs and further Apply ID-Adapter nodes. FLUX.1 (experimental, "
+                        "not yet measured on a GPU): the adapter enriches the T5-XXL text the transformer reads.",
             inputs=[
-                io.Model.Input("model", tooltip="The SD1.x, SD2.x or SDXL model the identity was trained on "
-                                                "(same base); the input model itself is not modified."),
+                io.Model.Input("model", tooltip="The SD1.x, SD2.x, SDXL or FLUX.1 (experimental) model the identity "
+                                                "was trained on (same base); the input model itself is not "
+                                                "modified."),
                 IdentityType.Input("identity", tooltip="From Load Identity or Learn ID Token."),
                 io.Float.Input("weight", default=1.0, min=0.0, max=2.0, step=0.05,
                                tooltip="Strength of the adapter: 1 is what it was trained with, 0 turns it off."),
@@ -85,7 +91,8 @@ class ApplyIDAdapter(io.ComfyNode):
         id_tokens = frozen_id_tokens(identity)
         warn_if_untrained(identity, "Apply ID-Adapter")
         patched = attach_id_adapter(model, identity.adapter, id_tokens, weight=weight,
-                                    sigma_start=sigma_start, sigma_end=sigma_end, apply_to=apply_to)
+                                    sigma_start=sigma_start, sigma_end=sigma_end, apply_to=apply_to,
+                                    window_tokens=base_arch(identity.arch).adapter_window)
         log.info("ID-Adapter attached to a %s model: weight %.2f, schedule %.2f-%.2f, %s",
                  found.label, weight, start_at, end_at, apply_to)
         return io.NodeOutput(patched)

@@ -23,6 +23,37 @@ def _alias(tensor: torch.Tensor) -> torch.Tensor:
         tensor.untyped_storage(), tensor.storage_offset(), tensor.size(), tensor.stride())
 
 
+def clone_saved(tensor: torch.Tensor) -> torch.Tensor:
+    """Snapshot what autograd saves from a residual stream (it requires grad: it depends on the
+    learned vectors), which the host then adds to in place (its CLIP and T5 layers, FLUX's blocks).
+    Weights, their per-step casts, masks and position embeddings need no copy: should the host ever
+    modify one of those in place, autograd's version check fails loudly rather than computing a wrong
+    gradient. Used as torch.autograd.graph.saved_tensors_hooks(clone_saved, keep_saved)."""
+    return tensor.clone() if tensor.requires_grad else tensor
+
+
+def keep_saved(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+@contextlib.contextmanager
+def host_training_mode():
+    """The host's own flag for "a training loop runs" (comfy.model_management.in_training, set by its
+    TrainLoraNode; newer hosts such as 0.33.0): with it, FLUX's RoPE (and other layers) take their
+    differentiable path instead of a fused comfy_kitchen kernel that has no backward. Hosts without
+    the flag (0.3.75) have nothing to switch."""
+    import comfy.model_management as mm
+    if not hasattr(mm, "in_training"):
+        yield
+        return
+    before = mm.in_training
+    mm.in_training = True
+    try:
+        yield
+    finally:
+        mm.in_training = before
+
+
 @contextlib.contextmanager
 def autograd_usable(*modules: torch.nn.Module):
     swapped, frozen = [], []

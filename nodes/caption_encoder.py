@@ -11,20 +11,9 @@ import contextlib
 import torch
 
 from ..idea.training_recipe import CAPTION_TEMPLATES, caption_parts
+from .autograd_weights import clone_saved, keep_saved
 from .precision import sdpa_for_backward
 from .text_encoders import ClipLayout
-
-
-def _clone_saved(tensor: torch.Tensor) -> torch.Tensor:
-    """Snapshot what autograd saves from the residual stream (it requires grad: it depends on the
-    learned vectors), which the host then adds to in place. Weights, their per-step casts, masks and
-    position embeddings need no copy: should the host ever modify one of those in place, autograd's
-    version check fails loudly rather than computing a wrong gradient."""
-    return tensor.clone() if tensor.requires_grad else tensor
-
-
-def _keep(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor
 
 
 class CaptionEncoder:
@@ -55,20 +44,23 @@ class CaptionEncoder:
                device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> (context [B, L, D_ctx], pooled output or None). Differentiable w.r.t. `vectors`.
 
+        The context is the context encoders' outputs (SDXL: CLIP-L then CLIP-G; FLUX.1: T5-XXL), the
+        pooled output the model's pooled encoder's (SDXL: CLIP-G; FLUX.1: CLIP-L), as at sampling.
+
         The host's CLIP layers add residuals in place, which autograd refuses for saved tensors;
         cloning the saved activations (saved_tensors_hooks) makes the same modules differentiable.
         On CUDA the memory-efficient attention kernel cannot run backward with CLIP's 77x77 causal
         mask ("attn_bias is not correctly aligned"), so the encoder runs with the other kernels."""
-        outputs, pooled = [], None
-        hooks = (torch.autograd.graph.saved_tensors_hooks(_clone_saved, _keep)
+        outputs, pooled = {}, None
+        hooks = (torch.autograd.graph.saved_tensors_hooks(clone_saved, keep_saved)
                  if torch.is_grad_enabled() else contextlib.nullcontext())
         with hooks, sdpa_for_backward(self.layout.encoders[0].embedding_table().device):
             for handle in self.layout.encoders:
                 z, p = handle.encoder.encode(self.tokens(handle.key, caption_indices, vectors[handle.key]))[:2]
-                outputs.append(z)
-                if p is not None:
-                    pooled = p  # SDXL: CLIP-G's pooled output (the last encoder), as the host uses
-        context = torch.cat(outputs, dim=-1)
+                outputs[handle.key] = z
+                if handle.key == self.layout.pooled_key:
+                    pooled = p
+        context = torch.cat([outputs[h.key] for h in self.layout.context_encoders], dim=-1)
         if device is not None:
             context = context.to(device)
         return context, pooled

@@ -6,6 +6,7 @@ from comfy_api.latest import io, ui
 from ..idea.face_similarity import face_similarity
 from .face_model_inputs import (SAME_AS_REFERENCE, check_model_pack, detection_size_input, face_selection_inputs,
                                 load_pack, model_pack_input, provider_input)
+from .search_words import search_aliases
 from .types import FaceEmbeddingType
 
 
@@ -16,6 +17,8 @@ class FaceSimilarity(io.ComfyNode):
             node_id="IDEA_FaceSimilarity",
             display_name="Face Similarity",
             category="ID-EA",
+            **search_aliases("likeness", "face id", "face compare", "identity similarity", "cosine similarity",
+                             "face score", "identity"),
             description="Scores how much the largest face in each image (or, with several people, the one "
                         "at a chosen position) looks like the reference person: the cosine similarity of face "
                         "embeddings, higher is more alike; compare numbers only within one model pack. Images "

@@ -11,6 +11,7 @@ touched).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,16 +23,20 @@ import comfy.model_management
 import comfy.samplers
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
+from ..idea.archs import base_arch
 from ..idea.errors import IDEAError, InputError
+from ..idea.flux_recipe import TRAINING_GUIDANCE, flow_sigmas
 from ..idea.identity import IdentityEmbedding
 from ..idea.regulariser import MahalanobisRegulariser
 from ..idea.training_state import restore_optimizer_state
 from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
                                      make_optimizer)
 from .adapter_patch import attach_id_adapter
-from .autograd_weights import autograd_usable
+from .autograd_weights import autograd_usable, host_training_mode
 from .caption_encoder import CaptionEncoder
-from .precision import autocast_for, gradient_checkpointing
+from .flux_autograd import t5_layers_recomputed, training_forward_guard
+from .model_arch import read_model_arch
+from .precision import autocast_for, gradient_checkpointing, sdpa_for_backward
 from .text_encoders import read_clip
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,9 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]], torch.Tensor]
 
 
-PREDICTIONS = {"EPS": "eps", "V_PREDICTION": "v"}
+# FLUX: FLUX.1-dev's rectified flow with the host's shifted schedule; FLOW: the same prediction with a
+# plain discrete flow schedule (FLUX.1-schnell).
+PREDICTIONS = {"EPS": "eps", "V_PREDICTION": "v", "FLUX": "flow", "FLOW": "flow"}
 
 
 class NonFiniteLoss(IDEAError, RuntimeError):
@@ -48,11 +55,12 @@ class NonFiniteLoss(IDEAError, RuntimeError):
 
 
 def prediction_type(base_model) -> str:
-    """eps or v, from the host's model type (SD1.x/SD2-base/SDXL: eps; SD2 768-v: v)."""
+    """eps, v or flow, from the host's model type (SD1.x/SD2-base/SDXL: eps; SD2 768-v: v; FLUX.1:
+    flow)."""
     name = base_model.model_type.name
     if name not in PREDICTIONS:
-        raise InputError(f"Learn ID Token supports epsilon- and v-prediction models; this one is {name}. "
-                         "Train on an SD1.x, SD2.x or SDXL checkpoint.")
+        raise InputError(f"Learn ID Token supports epsilon-, v- and flow-prediction models; this one is {name}. "
+                         "Train on an SD1.x, SD2.x, SDXL or FLUX.1 checkpoint.")
     return PREDICTIONS[name]
 
 
@@ -71,11 +79,14 @@ def step_model_conds(base_model, base_conds: dict, context: torch.Tensor, pooled
                      latent: torch.Tensor) -> dict:
     """The model conditions of one training call, from this step's captions with the current vectors.
 
-    c_crossattn is the captions' context. Where the model has a `y` (SDXL: CLIP-G's pooled output plus
-    the size embedding), it is rebuilt the way the host's sampler builds it at inference, by the
-    model's own encode_adm with the latent's size in pixels, from this step's pooled output, so the
-    pooled vector the UNet sees follows caption and step and carries a gradient to the CLIP-G tokens."""
-    conds = {**base_conds, "c_crossattn": comfy.conds.CONDCrossAttn(context)}
+    c_crossattn is the captions' context, in the cond class the model itself made it (CONDCrossAttn
+    for SD, CONDRegular for FLUX). Where the model has a `y` (SDXL: CLIP-G's pooled output plus the
+    size embedding; FLUX.1: CLIP-L's pooled output), it is rebuilt the way the host's sampler builds it
+    at inference, by the model's own encode_adm with the latent's size in pixels, from this step's
+    pooled output, so the pooled vector the model sees follows caption and step and carries a gradient
+    to the pooled encoder's tokens."""
+    cond_class = type(base_conds["c_crossattn"]) if "c_crossattn" in base_conds else comfy.conds.CONDCrossAttn
+    conds = {**base_conds, "c_crossattn": cond_class(context)}
     if "y" in base_conds and pooled is not None:
         adm = base_model.encode_adm(pooled_output=pooled, width=latent.shape[3] * 8, height=latent.shape[2] * 8)
         conds["y"] = comfy.conds.CONDRegular(adm)
@@ -113,7 +124,7 @@ class IDTokenTrainer:
         self.named_params = identity.make_trainable()
         self.params = list(self.named_params.values())
         # The released code's pinv drops every direction outside the span of the initial vectors
-        # (method.md, component 5); penalise_off_span=False keeps that behaviour.
+        # (docs/method.md, component 5); penalise_off_span=False keeps that behaviour.
         self.regularisers = {k: MahalanobisRegulariser(v, weight=REGULARISER_WEIGHT, penalise_off_span=False)
                              for k, v in identity.initial_vectors.items()}
         self.optimizer = make_optimizer(self.params, state.settings)
@@ -132,20 +143,37 @@ class IDTokenTrainer:
         settings = self.state.settings
         if self.state.steps_done >= settings.steps:
             return self.state
+        arch = base_arch(self.state.identity.arch)
         patched = attach_id_adapter(self.model, self.state.identity.adapter, self.fused_tokens,
-                                    apply_to="cond", copy_adapter=False, key="idea_id_adapter.training")
+                                    apply_to="cond", copy_adapter=False, key="idea_id_adapter.training",
+                                    window_tokens=arch.adapter_window)
         with torch.no_grad():
             self.encoder.prepare()
             context, pooled = self.encoder.encode([0], self.state.identity.token_vectors)
         extra = {"pooled_output": pooled} if pooled is not None else {}
+        extra.update(self._flux_inputs(patched))
         guider = Guider_Basic(patched)
         guider.set_conds([[context.detach(), extra]])
         comfy.model_management.load_models_gpu([patched, self.clip.patcher])
+        t5 = next((h.encoder for h in self.layout.encoders if h.key == "t5xxl"), None)
         with gradient_checkpointing(patched, settings.gradient_checkpointing), \
-                autograd_usable(patched.model, self.clip.cond_stage_model):
+                t5_layers_recomputed(t5, settings.gradient_checkpointing and t5 is not None,
+                                     functools.partial(sdpa_for_backward, self.device)), \
+                autograd_usable(patched.model, self.clip.cond_stage_model), host_training_mode():
             guider.sample(torch.zeros_like(self.latents), self.latents, _LoopSampler(self),
                           torch.ones(2), seed=settings.seed)
         return self.state
+
+    def _flux_inputs(self, patched) -> dict:
+        """FLUX.1-dev is guidance-distilled: its guidance strength is a model input, so training sets
+        one (idea/flux_recipe.py) and records it, with the schedule's shift, in the identity."""
+        if read_model_arch(self.model).arch != "flux":
+            return {}
+        shift = getattr(patched.get_model_object("model_sampling"), "shift", None)
+        self.state.identity.metadata["flux_training"] = {
+            "guidance": TRAINING_GUIDANCE, "schedule_shift": None if shift is None else float(shift),
+            "timesteps": "uniform over the model's sigma table", "loss": "flow matching (u = noise - x0) MSE"}
+        return {"guidance": TRAINING_GUIDANCE}
 
     def loop(self, model_wrap, extra_args, latent_image: torch.Tensor) -> None:
         settings, identity = self.state.settings, self.state.identity
@@ -158,8 +186,11 @@ class IDTokenTrainer:
             comfy.model_management.throw_exception_if_processing_interrupted()
             draw = draw_step(settings.seed, step, settings.batch_size, latent_image.shape[0])
             x0 = latent_image[draw.sample_indices.to(device)]
-            timesteps = (draw.timesteps * 1000).floor().clamp(max=999)
-            sigma = sampling.sigma(timesteps).to(device=device, dtype=torch.float32)
+            if prediction == "flow":  # uniform over the model's own (shifted) schedule: idea/flux_recipe.py
+                sigma = flow_sigmas(sampling.sigmas, draw.timesteps).to(device=device, dtype=torch.float32)
+            else:
+                timesteps = (draw.timesteps * 1000).floor().clamp(max=999)
+                sigma = sampling.sigma(timesteps).to(device=device, dtype=torch.float32)
             noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(draw.noise_seed)).to(x0)
             xt = sampling.noise_scaling(sigma, noise, x0)
             with autocast_for(self.device, settings.precision):
@@ -168,10 +199,11 @@ class IDTokenTrainer:
                 self._fused = identity.fused_tokens()
                 model_conds = step_model_conds(model_wrap.inner_model, base_cond["model_conds"], context, pooled, x0)
                 model_wrap.conds["positive"] = [{**base_cond, "model_conds": model_conds}]
-                x0_pred = model_wrap(xt, sigma, **extra_args)
+                with training_forward_guard(self.model):
+                    x0_pred = model_wrap(xt, sigma, **extra_args)
                 per_sample = (self.loss_fn(x0_pred.float(), x0.float(), sigma, noise, xt, captions) if self.loss_fn
                               else denoising_loss(x0_pred.float(), x0.float(), sigma, prediction,
-                                                  float(sampling.sigma_data)))
+                                                  float(getattr(sampling, "sigma_data", 1.0))))
                 loss = per_sample.mean()
             regularisation = sum(reg(identity.token_vectors[k]) for k, reg in self.regularisers.items())
             total = loss + regularisation

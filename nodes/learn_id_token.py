@@ -16,6 +16,7 @@ from .loss_plot import loss_curve_image
 from .model_arch import check_identity_fits
 from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
 from .reference_latents import reference_latents
+from .search_words import search_aliases
 from .text_encoders import check_clip_fits, check_clip_layers
 from .training_errors import TrainingOutOfMemoryError, TrainingStoppedError
 from .types import IdentityType
@@ -46,6 +47,9 @@ class LearnIDToken(io.ComfyNode):
             node_id="IDEA_LearnIDToken",
             display_name="Learn ID Token (Textual Inversion)",
             category="ID-EA",
+            **search_aliases("textual inversion", "train embedding", "train face", "train person",
+                             "LoRA alternative", "identity", "face id", "PuLID", "InstantID", "IPAdapter face",
+                             "dreambooth"),
             is_output_node=True,
             description="Trains the identity (two token vectors, the ID-Adapter and the ID-Enhancer) on your "
                         "own checkpoint in ~320 steps, and saves it as models/embeddings/NAME.safetensors "
@@ -53,9 +57,11 @@ class LearnIDToken(io.ComfyNode):
             inputs=[
                 # the face side first, the checkpoint below: in a workflow the photos' wires come in
                 # from above and the checkpoint's from below without crossing (as into ID-Enhancer)
-                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed."),
+                io.Image.Input("images", tooltip="Reference images: the aligned faces from FaceID Embed (its framing "
+                                                 "input sets how the face fills them)."),
                 IdentityType.Input("identity", tooltip="From ID-Enhancer (or Load Identity to train further)."),
-                io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL)."),
+                io.Model.Input("model", tooltip="The checkpoint's MODEL you will generate with (SD1.x, SD2.x, SDXL; "
+                                                "FLUX.1 experimental, not yet measured on a GPU)."),
                 io.Clip.Input("clip", tooltip="The same checkpoint's CLIP (the one given to ID-Enhancer)."),
                 io.Vae.Input("vae", tooltip="The checkpoint's VAE, to encode the reference images once."),
                 io.String.Input("name", default="my_person",
@@ -73,11 +79,14 @@ class LearnIDToken(io.ComfyNode):
                                        "authors' code does (off), or follow the ID-Enhancer node's switch."),
                 io.Int.Input("resolution", default=0, min=0, max=2048, step=64,
                              tooltip="Training resolution; 0 = by base model (512 SD1.x and SD2.x-base, "
-                                     "768 SD2.x 768-v, 1024 SDXL)."),
+                                     "768 SD2.x 768-v, 1024 SDXL, 512 FLUX.1)."),
                 io.Combo.Input("gradient_checkpointing", options=list(CHECKPOINTING), default="auto",
-                               tooltip="Recompute activations to save memory (auto: on for SDXL)."),
+                               tooltip="Recompute activations to save memory (auto: on for SDXL and FLUX.1)."),
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
-                               tooltip="Compute precision (auto: bf16 on GPUs that have it, fp32 on the CPU)."),
+                               tooltip="Compute precision. auto: bf16 on CUDA GPUs that support it (NVIDIA "
+                                       "Ampere and newer), fp16 on older CUDA GPUs, fp32 on the CPU, Apple "
+                                       "MPS and other devices. The authors' released run was fp32: choose "
+                                       "fp32 to reproduce it (slower, more memory)."),
                 io.Int.Input("save_every", default=0, min=0, max=10000,
                              tooltip="Also save a resumable partial identity every N steps (0: only at the end "
                                      "and when interrupted)."),
@@ -107,6 +116,8 @@ class LearnIDToken(io.ComfyNode):
         if not resuming:
             identity_store.check_fresh_start(paths)
         resolution = resolution or default_resolution(found.arch, prediction_type(model.model))
+        log.info("training '%s' on %d reference image(s) at %d px, framing %s", name, images.shape[0], resolution,
+                 identity.framing or "not recorded")
         cached_latents = reference_latents(vae, images, resolution)  # no gradient: encoded once, here
         with torch.inference_mode(False), torch.enable_grad():
             if resuming:

@@ -10,6 +10,7 @@ import folder_paths
 from ..idea.errors import IDEAError
 from ..idea.identity_file import load_identity
 from . import model_folders
+from .search_words import search_aliases
 from .types import IdentityType
 
 # The file Learn ID Token writes under its default name (my_person): what a new node offers first.
@@ -43,6 +44,7 @@ class LoadIdentity(io.ComfyNode):
             node_id="IDEA_LoadIdentity",
             display_name="Load Identity",
             category="ID-EA",
+            **search_aliases("identity", "load person", "load face", "face id", "embedding"),
             description="Loads an identity trained by Learn ID Token from models/idea/ (.safetensors only).",
             inputs=[identity_file_input()],
             outputs=[IdentityType.Output("identity", display_name="identity",

@@ -1,4 +1,4 @@
-"""Which base a MODEL is (SD1.x / SD2.x / SDXL) and its cross-attention context size.
+"""Which base a MODEL is (SD1.x / SD2.x / SDXL / FLUX.1) and the size of the text context it reads.
 
 An identity's adapter and tokens only make sense in the context space they were trained in, so the
 nodes refuse a mismatch up front with a message that names both bases, instead of failing deep inside
@@ -10,13 +10,18 @@ from dataclasses import dataclass
 
 import comfy.supported_models as supported
 
+from ..idea.archs import ARCH_LABELS
 from ..idea.errors import InputError
-from ..idea.identity import ARCH_LABELS
 
-# Most specific first: each host config class and the pack's arch key its subclasses belong to.
-# SDXLRefiner is no SDXL subclass (CLIP-G only, context 1280) and stays unsupported.
-_FAMILIES = ((supported.SDXL, "sdxl"), (supported.SD20, "sd2"), (supported.SD15, "sd1"))
-_UNSUPPORTED_LABELS = {"SDXLRefiner": "SDXL Refiner"}
+# Most specific first: each host config class and the pack's arch key its subclasses belong to (None:
+# unsupported). SDXLRefiner is no SDXL subclass (CLIP-G only, context 1280) and stays unsupported;
+# FLUX.2 derives from the host's Flux config but reads another text encoder (Mistral), so it is
+# named before Flux. FLUX.1 dev, schnell and Fill share FLUX.1's T5-XXL + CLIP-L.
+_FAMILIES = tuple((cls, key) for cls, key in (
+    (getattr(supported, "Flux2", None), None), (supported.Flux, "flux"),
+    (supported.SDXL, "sdxl"), (supported.SD20, "sd2"), (supported.SD15, "sd1")) if cls is not None)
+_UNSUPPORTED_LABELS = {"SDXLRefiner": "SDXL Refiner", "Flux2": "FLUX.2"}
+SUPPORTED_BASES = "SD1.x, SD2.x, SDXL and (experimental) FLUX.1"
 
 
 class IdentityModelMismatch(InputError):
@@ -25,8 +30,8 @@ class IdentityModelMismatch(InputError):
 
 @dataclass(frozen=True)
 class ModelArch:
-    arch: str | None  # "sd1" / "sd2" / "sdxl", None when ID-EA does not support the model
-    ctx_dim: int | None  # the UNet's cross-attention context size, None when it has none
+    arch: str | None  # "sd1" / "sd2" / "sdxl" / "flux", None when ID-EA does not support the model
+    ctx_dim: int | None  # the text context's width (UNet cross-attention, FLUX txt_in), None without one
     config_name: str  # the host's model config class, e.g. "SD15", "SDXL", "Flux"
 
     @property
@@ -42,7 +47,7 @@ class ModelArch:
 def arch_of_config(model_config) -> ModelArch:
     """The arch of a host model config (comfy.supported_models.*)."""
     arch = next((key for cls, key in _FAMILIES if isinstance(model_config, cls)), None)
-    ctx_dim = model_config.unet_config.get("context_dim")
+    ctx_dim = model_config.unet_config.get("context_dim") or model_config.unet_config.get("context_in_dim")
     return ModelArch(arch, int(ctx_dim) if ctx_dim else None, type(model_config).__name__)
 
 
@@ -56,7 +61,7 @@ def check_identity_fits(identity, model) -> ModelArch:
     found = read_model_arch(model)
     if found.arch is None:
         raise IdentityModelMismatch(
-            f"ID-EA works with SD1.x, SD2.x and SDXL models; this model is {found.describe()}. "
+            f"ID-EA works with {SUPPORTED_BASES} models; this model is {found.describe()}. "
             f"The identity was trained for {ARCH_LABELS[identity.arch]} (context {identity.ctx_dim}): "
             f"load a checkpoint of that base.")
     if found.arch != identity.arch or found.ctx_dim != identity.ctx_dim:

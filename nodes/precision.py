@@ -1,4 +1,5 @@
-"""Precision, attention-kernel and gradient-checkpointing choices for training on the host's UNet."""
+"""Precision, attention-kernel and gradient-checkpointing choices for training on the host's UNet
+(or FLUX.1 transformer)."""
 from __future__ import annotations
 
 import contextlib
@@ -6,6 +7,8 @@ import logging
 
 import torch
 import torch.utils.checkpoint
+
+from .flux_autograd import adds_residuals_in_place, recomputed_in_backward
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +18,8 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_precision(choice: str, device: torch.device) -> str:
-    """auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on the CPU."""
+    """auto: bf16 on a CUDA GPU that supports it, else fp16 on a CUDA GPU; fp32 on the CPU, MPS and
+    other devices (their autocast support varies, and fp32 is what the released run used)."""
     if choice not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     if choice != "auto":
@@ -26,10 +30,11 @@ def resolve_precision(choice: str, device: torch.device) -> str:
 
 
 def resolve_checkpointing(choice: str, arch: str) -> bool:
-    """auto: on for SDXL (its 1024 px activations dominate memory), off for SD1.x/SD2.x."""
+    """auto: on for SDXL and FLUX.1 (their activations dominate memory: docs/flux.md's table), off for
+    SD1.x/SD2.x."""
     if choice not in CHECKPOINTING:
         raise ValueError(f"gradient_checkpointing must be one of {CHECKPOINTING}")
-    return choice == "on" or (choice == "auto" and arch == "sdxl")
+    return choice == "on" or (choice == "auto" and arch in ("sdxl", "flux"))
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -73,7 +78,8 @@ def _checkpointed(forward):
 
 @contextlib.contextmanager
 def gradient_checkpointing(model_patcher, enabled: bool):
-    """Recompute each UNet layer in backward instead of storing its activations.
+    """Recompute each UNet layer (FLUX.1: each double- and single-stream block) in backward instead of
+    storing its activations.
 
     The layers are shared with every clone of the model, so their forwards are swapped only for the
     duration of training and always restored (the host's TrainLoraNode does the same)."""
@@ -81,11 +87,13 @@ def gradient_checkpointing(model_patcher, enabled: bool):
         yield
         return
     unet = model_patcher.model.diffusion_model
-    layers = [m for name in ("input_blocks", "middle_block", "output_blocks")
+    layers = [m for name in ("input_blocks", "middle_block", "output_blocks", "double_blocks", "single_blocks")
               if getattr(unet, name, None) is not None for m in _outermost_layers(getattr(unet, name))]
+    # FLUX's blocks add residuals in place, which torch's checkpoint would silently get wrong
+    wrap = recomputed_in_backward if adds_residuals_in_place(model_patcher) else _checkpointed
     try:
         for layer in layers:
-            layer.forward = _checkpointed(type(layer).forward.__get__(layer))
+            layer.forward = wrap(type(layer).forward.__get__(layer))
         log.info("gradient checkpointing on %d UNet layers", len(layers))
         yield
     finally:

@@ -62,3 +62,12 @@ def picture_server(server):
     from support import workflow_fixtures
     workflow_fixtures.install_pictures(server.base / "input")
     return server
+
+
+@pytest.fixture(scope="module")
+def workflow_server(server, cache_dir):
+    """The server with the stand-ins of the bundled workflows' files (support/workflow_fixtures.install):
+    the tiny checkpoint and ControlNet, the real face pack, the pictures."""
+    from support import workflow_fixtures
+    workflow_fixtures.install(server.base, cache_dir)
+    return server

@@ -245,8 +245,12 @@ def test_an_identity_of_another_base_is_refused_with_the_fix(host, sd15):
     with pytest.raises(mismatch, match=r"this model is SDXL Refiner \(context 1280\)\. The identity was trained for SDXL"):
         model_arch.check_identity_fits(make_identity(host, "sdxl"), refiner)
     flux = types.SimpleNamespace(model=types.SimpleNamespace(model_config=supported.Flux({})))
-    with pytest.raises(mismatch, match=r"works with SD1\.x, SD2\.x and SDXL models; this model is Flux\."):
+    with pytest.raises(mismatch, match=r"trained for SD1\.x \(context 768\) but the model is FLUX\.1;"):
         model_arch.check_identity_fits(make_identity(host, "sd1"), flux)
+    flux2 = types.SimpleNamespace(model=types.SimpleNamespace(model_config=supported.Flux2({"hidden_size": 6144})))
+    with pytest.raises(mismatch, match=r"works with SD1\.x, SD2\.x, SDXL and \(experimental\) FLUX\.1 models; "
+                                       r"this model is FLUX\.2\."):
+        model_arch.check_identity_fits(make_identity(host, "sd1"), flux2)
 
 
 def test_low_precision_context_keeps_its_dtype_with_one_copy_per_dtype(host, sd15):

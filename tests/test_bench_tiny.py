@@ -40,8 +40,8 @@ def one(records, bench, **match):
 def tiny_run(tmp_path_factory, cache_dir):
     tiny_models.tiny_sd15_checkpoint(cache_dir)  # built once here, not inside the timed run
     out = tmp_path_factory.mktemp("bench") / "tiny.jsonl"
-    proc = subprocess.run([sys.executable, str(RUN_ALL), "--tiny", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=1800, check=False)
+    proc = subprocess.run([sys.executable, str(RUN_ALL), "--tiny", "--models", "sd15,sd21,sdxl,flux", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
     stdout_lines = [line for line in proc.stdout.splitlines() if line.strip()]
     try:
         records = [json.loads(line) for line in stdout_lines]
@@ -87,13 +87,28 @@ def test_node_and_published_recipe_both_measured_on_each_model(tiny_run, model):
     assert speed["status"] == "ok" and finite_positive(speed["per_step"]) and finite_positive(speed["for_320_steps"])
 
 
-@pytest.mark.parametrize("model", ("sd15-tiny", "sdxl-tiny"))
+def test_flux_training_and_memory_sweep_run_on_the_small_flux(tiny_run):
+    """The FLUX entries bench/gpu_all.sh flux runs at full size: the node trains (checkpointing auto =
+    on), no published recipe exists for FLUX, and the memory sweep reports each setting."""
+    _, records, _ = tiny_run
+    node = one(records, "learn_id_token", impl="node", model="flux-tiny")
+    assert node["status"] == "ok" and (node["steps"], node["batch"], node["resolution"]) == (TINY_STEPS, 1, 64)
+    assert node["gradient_checkpointing_on"] is True and finite_positive(node["seconds_per_step"])
+    assert finite_positive(node["final_loss"]) and node["peak_memory_gib"] is None
+    assert not lines_of(records, "learn_id_token", impl="published_recipe", model="flux-tiny")
+    sweep = one(records, "flux_memory_sweep", model="flux-tiny")  # tiny: one setting, checkpointing off
+    assert sweep["status"] == "ok" and (sweep["resolution"], sweep["batch"], sweep["gradient_checkpointing"]) == (64, 1, "off")
+    assert sweep["gradient_checkpointing_on"] is False and finite_positive(sweep["seconds_per_step"])
+
+
+@pytest.mark.parametrize("model", ("sd15-tiny", "sdxl-tiny", "flux-tiny"))
 def test_sampling_with_and_without_the_adapter(tiny_run, model):
     _, records, _ = tiny_run
     variants = ("plain", "id_adapter_w1", "id_adapter_w0", "id_conditioning_w1")
     runs = {v: one(records, "sampling", model=model, variant=v) for v in variants}
     for line in runs.values():
         assert line["status"] == "ok" and line["steps"] == 3 and line["resolution"] == 64
+        assert line["cfg"] == (1.0 if model == "flux-tiny" else 7.0)  # FLUX.1-dev is sampled at CFG 1
         assert finite_positive(line["seconds_median"]) and finite_positive(line["seconds_min"])
         assert finite_positive(line["seconds_per_step"])
     assert runs["id_adapter_w0"]["output_identical_to_plain"] is True

@@ -1,5 +1,5 @@
 """The subgraph blueprints in subgraphs/: what each file says, that the blueprint versions of workflows
-1 and 2 hold the very same definitions, and, through the real server, that each blueprint's inner
+1 and 2 and the compare workflow hold the very same definitions, and, through the real server, that each blueprint's inner
 graph (flattened into a prompt as the frontend does it: tests/test_workflows_ui.py checks the Python
 conversion equals the frontend's graphToPrompt) makes exactly what the expanded workflow makes with
 the same settings: the same trained identity and embedding, the same picture.
@@ -24,6 +24,8 @@ IO = {  # what each blueprint takes and gives, as its node shows it (labels wher
     "learn": (["photos", "clip", "model", "vae"], ["identity", "clip"]),
     "generate": (["model", "identity", "clip", "vae"], ["IMAGE"]),
     "two_people": (["clip", "identity A", "identity B", "model", "vae"], ["IMAGE"]),
+    "compare": (["clip", "model", "identity", "vae", "face_embedding"],
+                [f"route {r} {what}" for r in ("A", "B 0.5", "B 1") for what in ("pictures", "likeness")]),
 }
 
 
@@ -43,10 +45,11 @@ def object_info(bp_server):
     return bp_server.get("/object_info")
 
 
-def test_subgraphs_holds_the_three_blueprints_and_nothing_else():
+def test_subgraphs_holds_the_four_blueprints_and_nothing_else():
     assert sorted(p.name for p in DIR.iterdir()) == sorted(b.file_name for b in BLUEPRINTS.values())
     assert [b.name for b in BLUEPRINTS.values()] == ["Learn a person (ID-EA)", "Generate with a person (ID-EA)",
-                                                    "Two people in one picture (ID-EA)"]
+                                                    "Two people in one picture (ID-EA)",
+                                                    "Compare route A and route B (ID-EA)"]
 
 
 @pytest.mark.parametrize("key", list(BLUEPRINTS))
@@ -71,7 +74,7 @@ def test_a_blueprint_is_one_subgraph_node_named_categorised_and_described(key, o
 
 
 @pytest.mark.parametrize("name,keys", [("idea_blueprint_start", ["learn", "generate"]),
-                                       ("idea_blueprint_saved", ["generate"])])
+                                       ("idea_blueprint_saved", ["generate"]), ("idea_compare_routes", ["compare"])])
 def test_the_blueprint_workflows_hold_the_blueprints_very_definitions(name, keys):
     definitions = wf.load(name)["definitions"]["subgraphs"]
     assert definitions == [blueprint(key)["definitions"]["subgraphs"][0] for key in keys]

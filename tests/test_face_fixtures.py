@@ -1,4 +1,5 @@
-"""The face-model fixtures work through the real, unmodified insightface loader.
+"""The face-model fixtures work through the real, unmodified insightface loader (the test-time
+reference; the pack itself runs them with idea/onnx_faces, compared in test_face_runtime_reference).
 
 Synthetic packs (always, milliseconds) must be routed like real ones and return exactly the faces
 they encode; the real pack (SFace + YuNet from registry packages, cached) must tell one person's
@@ -10,11 +11,14 @@ import itertools
 
 import numpy as np
 import pytest
-from insightface import app as insightface_app
-from insightface.model_zoo.arcface_onnx import ArcFaceONNX
-from insightface.model_zoo.retinaface import RetinaFace
 
-from support import real_faces, synthetic_faces
+pytest.importorskip("insightface", reason="insightface 0.7.3, the test-time reference, is not installed "
+                                          "(tests/requirements.txt; it compiles a C++ extension)")
+from insightface import app as insightface_app  # noqa: E402
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX  # noqa: E402
+from insightface.model_zoo.retinaface import RetinaFace  # noqa: E402
+
+from support import real_faces, synthetic_faces  # noqa: E402
 
 PROVIDERS = ["CPUExecutionProvider"]
 SAME_PERSON_MIN = 0.6  # measured 0.74-0.81 (docs/faces.md)

@@ -98,7 +98,7 @@ def test_other_text_encoders_are_refused_clearly(host):
                                                     comfy.sdxl_clip.SDXLRefinerClipModel)
     refiner = tiny_models._clip(target, {"clip_g_model_config": tiny_models.text_encoder_config(1280, 20)},
                                 seed=3, embedding_directory=None)
-    with pytest.raises(Exception, match=r"SD1\.x, SD2\.x and SDXL.*SDXLRefinerClipModel"):
+    with pytest.raises(Exception, match=r"SD1\.x, SD2\.x, SDXL and \(experimental\) FLUX\.1.*SDXLRefinerClipModel"):
         run_enhancer(host, refiner)
 
 

@@ -15,6 +15,7 @@ from safetensors import safe_open
 from idea import identity_file
 from idea.identity import IdentityEmbedding
 from idea.identity_file import IdentityFileError, load_identity, save_embedding_for_prompts, save_identity
+from idea.version import PACK_VERSION
 from idea.regulariser import MahalanobisRegulariser
 
 TINY_WIDTHS = {"sd1": {"clip_l": 16}, "sd2": {"clip_h": 24}, "sdxl": {"clip_l": 16, "clip_g": 24}}
@@ -130,7 +131,7 @@ def test_save_then_load_is_bit_exact(tmp_path, arch):
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
         assert not {"clip_l", "clip_h", "clip_g"} & set(handle.keys())
-    assert metadata["idea.pack_version"] == "0.1.0" and metadata["idea.format_version"] == "1"
+    assert metadata["idea.pack_version"] == PACK_VERSION and metadata["idea.format_version"] == "1"
     assert json.loads(metadata["idea.training"]) == identity.metadata
 
 

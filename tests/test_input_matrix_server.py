@@ -2,7 +2,7 @@
 `ID-EA.<Name>` (or a documented graceful result), and the server answers the next prompt.
 
 The server of this module also loads tests/support/probe_nodes, test-only nodes that produce what
-other packs can hand over (one-channel images, an empty batch, NaN pixels); insightface missing is
+other packs can hand over (one-channel images, an empty batch, NaN pixels); onnxruntime missing is
 served by a second server whose Python cannot import it.
 """
 from __future__ import annotations
@@ -274,21 +274,16 @@ def test_nan_during_training_keeps_the_last_good_save(matrix_server):
     assert kept.metadata["training"]["steps_done"] == bad_step, message
 
 
-# --- insightface missing -------------------------------------------------------------------------------
+# --- onnxruntime missing (the face models' one runtime dependency) ----------------------------------
 
-BLOCKER = '''import importlib.abc, sys
-class _NoInsightface(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "insightface" or name.startswith("insightface."):
-            raise ImportError("insightface is not installed (blocked by the test)")
-sys.meta_path.insert(0, _NoInsightface())
-'''
+# `import onnxruntime` fails as if it were not installed; importlib.util.find_spec (torch asks) says absent.
+BLOCKER = 'import sys\nsys.modules["onnxruntime"] = None\n'
 
 
-def test_without_insightface_the_pack_loads_and_the_face_nodes_name_the_pip_line(tmp_path_factory):
-    blocker = tmp_path_factory.mktemp("no-insightface")
+def test_without_onnxruntime_the_pack_loads_and_the_face_nodes_name_the_pip_line(tmp_path_factory):
+    blocker = tmp_path_factory.mktemp("no-onnxruntime")
     (blocker / "sitecustomize.py").write_text(BLOCKER)
-    server = ComfyServer(tmp_path_factory.mktemp("no-insightface-server"), env={"PYTHONPATH": str(blocker)})
+    server = ComfyServer(tmp_path_factory.mktemp("no-onnxruntime-server"), env={"PYTHONPATH": str(blocker)})
     real_faces.write_real_pack(server.base / "models", PACK)
     Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(server.base / "input" / "grey.png")
     server.start()
@@ -298,7 +293,8 @@ def test_without_insightface_the_pack_loads_and_the_face_nodes_name_the_pip_line
         entry = server.run(faceid_prompt("grey.png"))
         error = execution_error(entry)
         assert error["exception_type"] == "ID-EA.FaceModelError"
-        assert "pip install insightface==0.7.3" in error["exception_message"]
+        assert "onnxruntime is not installed" in error["exception_message"]
+        assert "pip install onnxruntime-gpu" in error["exception_message"]
         # the server still answers: a prompt without the face stack runs
         ok = server.run_ok({**load("l0", "grey.png"), "show": {"class_type": "PreviewImage",
                                                                "inputs": {"images": ["l0", 0]}}})

@@ -8,6 +8,7 @@ from support import real_faces, tiny_models
 from support.identities import write_identity
 from support.images import save_png
 from support.server import execution_error
+from support.training_prompts import photo_to_identity
 
 CHECKPOINT = "idea-tiny-sd15.safetensors"
 
@@ -22,23 +23,8 @@ def learn_server(server, cache_dir):
 
 
 def training_prompt(name: str, identity_source: str = "enhancer", steps: int = 2) -> dict:
-    prompt = {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
-        "2": {"class_type": "LoadImage", "inputs": {"image": "obama2.png"}},
-        "3": {"class_type": "IDEA_FaceIDEmbed",
-              "inputs": {"images": ["2", 0], "model_pack": "sface_yunet", "provider": "CPU",
-                         "face_selection": "largest", "face_index": 0, "detection_size": 640, "crop_size": 128}},
-        "4": {"class_type": "IDEA_IDEnhancer",
-              "inputs": {"face_embedding": ["3", 0], "clip": ["1", 1], "num_tokens": 2, "seed": 0,
-                         "train_enhancer": True}},
-        "5": {"class_type": "IDEA_LearnIDToken",
-              "inputs": {"model": ["1", 0], "clip": ["1", 1], "vae": ["1", 2], "images": ["3", 1],
-                         "identity": ["4", 0], "name": name, "steps": steps, "batch_size": 2,
-                         "learning_rate": 0.0015, "seed": 0, "train_enhancer": "from identity",
-                         "resolution": 64, "gradient_checkpointing": "auto", "precision": "auto",
-                         "save_every": 0, "resume": False}},
-        "6": {"class_type": "PreviewImage", "inputs": {"images": ["5", 1]}},
-    }
+    prompt = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+              **photo_to_identity(["1", 0], ["1", 1], ["1", 2], name, start=2, steps=steps)}
     if identity_source == "file":
         prompt["4"] = {"class_type": "IDEA_LoadIdentity", "inputs": {"identity_file": "someone-sdxl.safetensors"}}
     return prompt

@@ -1,8 +1,9 @@
-"""The pack as users install it: registry metadata, `make run`, lazy face stack."""
+"""The pack as users install it: registry metadata, `make run`, a face stack without insightface."""
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,9 @@ def test_comfy_node_validate_rejects_an_empty_version(tmp_path):
     """The check above can fail: the same validator refuses a pyproject without a version."""
     shutil.copy(REPO / "LICENSE", tmp_path / "LICENSE")
     text = (REPO / "pyproject.toml").read_text()
-    (tmp_path / "pyproject.toml").write_text(text.replace('version = "0.1.0"', 'version = ""'))
+    emptied = re.sub(r'(?m)^version = "[^"]+"', 'version = ""', text, count=1)
+    assert emptied != text
+    (tmp_path / "pyproject.toml").write_text(emptied)
     result = _validate(tmp_path)
     assert "version is empty" in (result.stdout + result.stderr)
 
@@ -76,36 +79,36 @@ def test_make_run_serves_the_ui_and_lists_the_nodes(tmp_path):
         proc.wait(timeout=30)
 
 
-def test_pack_loads_and_explains_without_insightface(tmp_path):
-    """With insightface unimportable the pack still lists its nodes; running FaceID Embed says
-    which pip line fixes it."""
+def test_pack_needs_no_insightface_and_explains_a_missing_onnxruntime(tmp_path):
+    """With insightface unimportable throughout, and onnxruntime too at first, the pack lists its nodes
+    and FaceID Embed says which pip line fixes the missing onnxruntime; once onnxruntime imports, it
+    embeds a face without insightface."""
     script = textwrap.dedent(f"""
-        import importlib.abc, pathlib, sys
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "insightface" or name.startswith("insightface."):
-                    raise ImportError("insightface blocked for this test")
-        sys.meta_path.insert(0, Block())
+        import pathlib, sys
+        sys.modules["insightface"] = sys.modules["onnxruntime"] = None  # `import` fails, find_spec says absent
         sys.path.insert(0, {str(REPO / 'tests')!r})
         from support.inprocess_host import start_inprocess_host
+        from support.synthetic_faces import face_in_box, write_synthetic_pack
         host = start_inprocess_host(pathlib.Path({str(tmp_path)!r}))
         assert "IDEA_FaceIDEmbed" in host.nodes.NODE_CLASS_MAPPINGS
-        pack = host.base / "models" / "insightface" / "models" / "antelopev2"
-        pack.mkdir(parents=True)
-        (pack / "det.onnx").write_bytes(b"never parsed: the import fails first")
+        write_synthetic_pack(host.base / "models", "antelopev2", [face_in_box(60, 60, 120)], image_hw=(256, 256))
         import torch
+        run = lambda: host.run("IDEA_FaceIDEmbed", images=torch.rand(1, 256, 256, 3), model_pack="antelopev2",
+                               provider="CPU", face_selection="largest", face_index=0, detection_size=640,
+                               crop_size=128)
         try:
-            host.run("IDEA_FaceIDEmbed", images=torch.rand(1, 256, 256, 3), model_pack="antelopev2",
-                     provider="CPU", face_selection="largest", face_index=0, detection_size=640,
-                     crop_size=128)
+            run()
         except Exception as exc:
             print("ERROR:", exc)
+        del sys.modules["onnxruntime"]
+        print("FACES:", run()[0].count, sys.modules["insightface"] is None)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                             cwd=REPO)
-    assert "ERROR:" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
-    message = result.stdout.split("ERROR:", 1)[1]
-    assert "insightface" in message and "pip install insightface" in message
+    assert "ERROR:" in result.stdout and "FACES:" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    message = result.stdout.split("ERROR:", 1)[1].split("FACES:")[0]
+    assert "onnxruntime is not installed" in message and "pip install onnxruntime-gpu" in message
+    assert result.stdout.split("FACES:", 1)[1].split() == ["1", "True"]  # insightface never imported
 
 
 NODES = {"IDEA_FaceIDEmbed": "FaceID Embed (Face Embedding)", "IDEA_IDEnhancer": "ID-Enhancer (New Identity)",

@@ -2,14 +2,22 @@
 adds the tests' packages and chromium, a second run installs nothing, COMFYUI_PATH or an enclosing
 ComfyUI selects the host, and IDEA_COMFYUI_SOURCE builds one from a source tree. Every run here uses
 its own IDEA_HOST_DIR (a copy of the provisioned host, or an empty folder with COMFYUI_PATH and
-IDEA_PYTHON), so the shared host is never touched."""
+IDEA_PYTHON), so the shared host is never touched.
+
+A Python given by IDEA_PYTHON (here: the suite's own) is a user's: provisioning only adds what the
+pack and its tests lack and changes nothing it has. Runs with IDEA_PYTHON here have no package index
+(PIP_NO_INDEX), so a provisioner that tried to change that Python would fail instead of changing it.
+"""
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 
 from support import paths
 from support.host_copy import isolated_host_env
@@ -18,11 +26,16 @@ REPO = paths.REPO
 HOST_CHOICE = ("COMFYUI_PATH", "IDEA_PYTHON", "IDEA_HOST_DIR", "IDEA_COMFYUI_SOURCE", "IDEA_FRONTEND")
 
 
-def provision(env_extra: dict, script=REPO / "tools" / "provision.sh", args=(), make=None) -> subprocess.CompletedProcess:
+def provision(env_extra: dict, script=REPO / "tools" / "provision.sh", args=(), make=None,
+              find_links: pathlib.Path | None = None) -> subprocess.CompletedProcess:
+    """Run the provisioner; with IDEA_PYTHON, pip can reach only `find_links` (no index at all)."""
     env = {k: v for k, v in os.environ.items() if k not in HOST_CHOICE}
     env.update(env_extra)
     command = ["make", "-s", make] if make else ["bash", str(script), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
+    with tempfile.TemporaryDirectory() as nothing:
+        if "IDEA_PYTHON" in env_extra:
+            env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(find_links or nothing))
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
 
 
 def steps(result: subprocess.CompletedProcess) -> list[str]:
@@ -158,3 +171,98 @@ def test_the_default_host_folder_follows_the_source_name(tmp_path):
         assert env_file(host_dir)["IDEA_COMFYUI"] == str(host_dir / "ComfyUI")
     finally:
         shutil.rmtree(host_dir, ignore_errors=True)
+
+
+# --- a Python given by IDEA_PYTHON is never changed ------------------------------------------------
+
+def freeze(python) -> list[str]:
+    return subprocess.run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def installed_version(name: str) -> str | None:
+    import importlib.metadata
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_provisioning_never_changes_a_python_given_by_idea_python(tmp_path):
+    """Issue 24's report: a user's ComfyUI whose frontend is newer than its requirements pin (as after
+    `pip install -U comfyui-frontend-package`), and whose torch and numpy differ from the pins too.
+    Provisioning for running and for the tests (`make run`, `make test`, and the tests here, which
+    provision only that way) leaves every package of that Python exactly as it was."""
+    comfy = fake_comfyui(tmp_path / "UserComfy")
+    pins = {"comfyui-frontend-package": "1.0.0", "torch": "2.0.0", "numpy": "1.25.0"}
+    for name, version in pins.items():  # other versions than this Python has (or none it has)
+        assert installed_version(name) != version
+    kept = [line for line in (comfy / "requirements.txt").read_text().splitlines()
+            if not re.match(r"\s*([A-Za-z0-9_.-]+)", line) or canonical(re.match(r"\s*([A-Za-z0-9_.-]+)", line)[1]) not in pins]
+    (comfy / "requirements.txt").write_text("\n".join(kept + [f"{n}=={v}" for n, v in pins.items()]) + "\n")
+    host_dir = tmp_path / "host"
+    env = {"COMFYUI_PATH": str(comfy), "IDEA_PYTHON": sys.executable, "IDEA_HOST_DIR": str(host_dir)}
+    before = freeze(sys.executable)
+    for target in ("provision", "provision-tests"):
+        lines = steps(provision(env, make=target))
+        assert any("leaving the host's requirements to" in line for line in lines), lines
+    assert freeze(sys.executable) == before
+    assert env_file(host_dir)["IDEA_HOST_FRONTEND"] == (installed_version("comfyui-frontend-package") or "")
+
+
+def wheel(folder: pathlib.Path, name: str, version: str, module: str) -> pathlib.Path:
+    """A minimal pure-Python wheel holding `module/__init__.py`."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    path = folder / f"{dist}-py3-none-any.whl"
+    files = {f"{module}/__init__.py": f"VERSION = {version!r}\n",
+             f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: idea-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{dist}.dist-info/RECORD"] = "".join(f"{f},,\n" for f in [*files, f"{dist}.dist-info/RECORD"])
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return path
+
+
+def pack_with_requirements(root: pathlib.Path, requirements: str) -> pathlib.Path:
+    """A copy of the pack's provisioning tools beside other requirements (what provisioning installs)."""
+    (root / "tools").mkdir(parents=True)
+    (root / "tests").mkdir()
+    for tool in ("provision.sh", "installed_pins.py"):
+        shutil.copy(REPO / "tools" / tool, root / "tools" / tool)
+    (root / "requirements.txt").write_text(requirements)
+    (root / "tests" / "requirements.txt").write_text("idea-probe-test\n")
+    return root / "tools" / "provision.sh"
+
+
+def test_idea_python_gets_what_it_lacks_and_nothing_it_has_is_changed(tmp_path):
+    """In a throw-away venv holding an onnxruntime and an old probe package: the pack's requirements add
+    a missing package, leave the old one (a newer one is on offer), add no onnxruntime-gpu beside the
+    onnxruntime; a requirement needing another version of what is installed stops with the fix."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name, version, module in (("onnxruntime", "1.0", "onnxruntime"), ("onnxruntime-gpu", "1.0", "onnxruntime"),
+                                  ("idea-probe-old", "1.0", "idea_probe_old"), ("idea-probe-old", "2.0", "idea_probe_old"),
+                                  ("idea-probe-new", "1.0", "idea_probe_new"), ("idea-probe-test", "1.0", "idea_probe_test")):
+        wheel(wheels, name, version, module)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheels),
+                    "onnxruntime==1.0", "idea-probe-old==1.0"], check=True)
+    before = freeze(python)
+    script = pack_with_requirements(tmp_path / "pack", "idea-probe-old\nidea-probe-new\nonnxruntime-gpu\n")
+    env = {"COMFYUI_PATH": str(fake_comfyui(tmp_path / "Comfy")), "IDEA_PYTHON": str(python),
+           "IDEA_HOST_DIR": str(tmp_path / "host")}
+    steps(provision(env, script=script, args=["--with-tests"], find_links=wheels))
+    after = freeze(python)
+    assert sorted(set(after) - set(before)) == ["idea-probe-new==1.0", "idea-probe-test==1.0"], after
+    assert set(before) <= set(after)  # idea-probe-old stays 1.0, no onnxruntime-gpu
+
+    script = pack_with_requirements(tmp_path / "pack2", "idea-probe-old>=2\n")
+    result = provision({**env, "IDEA_HOST_DIR": str(tmp_path / "host2")}, script=script, find_links=wheels)
+    assert result.returncode != 0 and "never changes a package of a Python given by IDEA_PYTHON" in result.stderr
+    assert freeze(python) == after

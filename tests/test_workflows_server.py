@@ -20,12 +20,6 @@ from idea.identity_file import load_identity
 
 
 @pytest.fixture(scope="module")
-def workflow_server(server, cache_dir):
-    wf.install(server.base, cache_dir)
-    return server
-
-
-@pytest.fixture(scope="module")
 def object_info(workflow_server):
     return workflow_server.get("/object_info")
 

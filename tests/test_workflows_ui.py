@@ -20,6 +20,7 @@ from support import workflow_fixtures as wf
 from support.frontend import Frontend
 from support.frontend_shown import pack_node_marks, template_cards
 from support.server import ComfyServer
+from support.workflow_api import server_read
 from support.tools import tool
 
 pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
@@ -63,10 +64,11 @@ def served(url: str):
 
 
 TRYING_ORDER = ["idea_blueprint_start", "idea_train_and_generate", "idea_saved_identity", "idea_blueprint_saved",
-                "idea_controlnet_pose", "idea_sdxl", "idea_two_people"]
+                "idea_controlnet_pose", "idea_sdxl", "idea_two_people", "idea_compare_routes",
+                "idea_reproduce_release"]
 
 
-def test_there_are_the_seven_workflows_and_only_their_files():
+def test_there_are_the_nine_workflows_and_only_their_files():
     assert NAMES == sorted(TRYING_ORDER)
     files = sorted(p.name for p in wf.WORKFLOWS_DIR.iterdir())
     assert files == sorted(f"{MAKE.WORKFLOWS[k].title}{ext}" for k in NAMES for ext in (".json", ".jpg"))
@@ -77,9 +79,9 @@ def test_template_titles_read_as_titles_in_the_order_to_try_them():
     the same name, dashes and underscores turned into spaces: so the names are the titles. Each
     blueprint version sits beside the workflow it condenses."""
     titles = [MAKE.WORKFLOWS[k].title for k in TRYING_ORDER]
-    assert [t.split(" ", 1)[0] for t in titles] == ["1", "1", "2", "2", "3", "4", "5"]
+    assert [t.split(" ", 1)[0] for t in titles] == ["1", "1", "2", "2", "3", "4", "5", "6", "7"]
     assert "Start here" in titles[0] and "blueprint" in titles[0] and "blueprint" in titles[3]
-    assert all("-" not in t and "_" not in t and t.endswith(("(SD1.5)", "(SDXL)")) for t in titles)
+    assert all("-" not in t and "_" not in t and t.endswith(("(SD1.5)", "(SDXL)", "(SD2.1)")) for t in titles)
     assert sorted(titles) == titles  # the frontend's alphabetical order is the order to try them
 
 
@@ -150,7 +152,9 @@ def test_workflow_has_notes_saying_where_the_models_go_and_come_from(name):
     if "ControlNetLoader" in types:
         assert "ComfyUI/models/controlnet/" in text and MAKE.MODEL_SOURCES[MAKE.CONTROLNET][1] in text
     identity_files = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] == "IDEA_LoadIdentity"]
-    identity_files += ["my_person.safetensors"] if "IDEA_LearnIDToken" in types else []
+    identity_files += [f"{n['widgets_values'][0]}.safetensors"  # Learn ID Token's name, its first widget
+                       for graph in [workflow, *(workflow.get("definitions") or {}).get("subgraphs", [])]
+                       for n in graph["nodes"] if n["type"] == "IDEA_LearnIDToken"]
     for file in identity_files:  # both files of every identity it trains or loads
         assert f"ComfyUI/models/idea/{file}" in text and f"ComfyUI/models/embeddings/{file}" in text
     checkpoints = {v for n in workflow["nodes"] if n["type"] == "CheckpointLoaderSimple" for v in n["widgets_values"]}
@@ -168,7 +172,7 @@ def test_sdxl_trains_at_the_batch_the_readme_targets(object_info):
 def test_python_conversion_equals_the_frontends_prompt(page, object_info, name):
     workflow = wf.load(name)
     page.load_workflow(workflow, name)
-    assert wf.to_api(workflow, object_info) == page.graph_to_prompt()
+    assert wf.to_api(workflow, object_info) == server_read(page.graph_to_prompt(), object_info)
 
 
 def _content(workflow: dict) -> dict:

@@ -5,12 +5,13 @@
 // width then does not widen its own column). Groups are framed around their members;
 // notes become MarkdownNote nodes. Coordinates are those of the nodes' outer boxes (title bar
 // included). `reroutes` sends a wire through Reroute nodes that the columns place by name, so it can
-// go around the rest. Every node and note is at least `widthSlack` times as wide as this frontend
-// measures it (newer frontends measure text wider), and at least as large as the Vue node renderer
-// draws it (`vueSizes`, measured by tools/vue_sizes.py: a note and a blueprint node by title, any
-// other node by type and title, else by type; a note keeps the width its spec gives), so that both
-// renderers draw the same boxes. No view is saved: every tested frontend then fits the graph to the
-// window it opens in. Returns the workflow as the frontend's Export saves it.
+// go around the rest; wires of one origin may share a Reroute and fan out from it. Every node and
+// note is at least `widthSlack` times as wide as this frontend measures it (newer frontends measure
+// text wider), and at least as large as the Vue node renderer draws it (`vueSizes`, measured by
+// tools/vue_sizes.py: a note and a blueprint node by title, any other node by type and title, else by
+// type; a note keeps the width its spec gives), so that both renderers draw the same boxes. No view
+// is saved: every tested frontend then fits the graph to the window it opens in. Returns the
+// workflow as the frontend's Export saves it.
 async ({columns, groups, notes, sizes, vueSizes, gap, reroutes, widthSlack}) => {
   // FOOT: room below a group's lowest node, as below every node (gap.y): the Vue renderer adds an
   // "Issues" footer (24 px) to a node whose file is missing
@@ -23,12 +24,16 @@ async ({columns, groups, notes, sizes, vueSizes, gap, reroutes, widthSlack}) => 
   for (const spec of reroutes) {
     let [from, slot] = [g.getNodeById(+spec.from[0]), spec.from[1]];
     for (const name of spec.via) {
-      const r = LiteGraph.createNode('Reroute');
-      g.add(r); r.size = r.computeSize(); rerouteNodes[name] = r;
-      from.connect(slot, r, 0);
+      let r = rerouteNodes[name];
+      if (!r) {  // a name used again is the same Reroute: the wires fan out from it
+        r = LiteGraph.createNode('Reroute');
+        g.add(r); r.size = r.computeSize(); rerouteNodes[name] = r;
+        from.connect(slot, r, 0);
+      }
       [from, slot] = [r, 0];
     }
-    from.connect(slot, g.getNodeById(+spec.to[0]), spec.to[1]);
+    const target = g.getNodeById(+spec.to[0]), input = spec.to[1];  // an input's index, or its name
+    from.connect(slot, target, typeof input === 'number' ? input : target.inputs.findIndex(i => i.name === input));
   }
   const make = (key) => {
     if (rerouteNodes[key]) return rerouteNodes[key];

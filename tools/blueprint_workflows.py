@@ -31,7 +31,7 @@ are in the node library under *Subgraph Blueprints*.
 help): join Load Image nodes with Image Batch nodes into `photos`. **Queue.** Learn a person saves
 {result_lines(NAME)}
 
-Set `name` for another person; `prompt` keeps `embedding:{NAME}`.
+Set `name` for another person; `prompt` keeps `embedding:{NAME}`; `weight` 0 is route A (the words alone).
 """, 760, 330)}
 
 
@@ -52,7 +52,8 @@ def saved_notes() -> dict:
     return {"readme": note("Read me: generate with a learned person (blueprint)", f"""
 ## Generate with a learned person (SD1.5)
 **Generate with a person (ID-EA)** makes a new image of a person learned before: choose them by name in
-**Load Identity** and write the prompt with `embedding:{NAME}`.
+**Load Identity** and write the prompt with `embedding:{NAME}`. Its `weight` 0 is route A (the learned
+words alone, as the authors generated).
 
 {models_note(checkpoint_line("sd1", "the one the identity was trained on, or another of that base"))}
 

@@ -28,7 +28,7 @@ NAMESPACE = uuid.UUID("6f1c4a52-9d0e-4c59-9a5e-1d4a0b7e3c21")  # this pack's blu
 class Blueprint:
     """One blueprint: `inner` nodes of its source workflow's prompt become the subgraph (its inputs and
     outputs are the wires that cross the cut); `promoted` (node id, widget) appear on the blueprint's
-    node; `labels` rename its inputs (by the name the conversion gave)."""
+    node; `labels` rename its inputs and outputs (by the name the conversion gave)."""
 
     key: str
     name: str  # the file name, which is what the blueprint browser lists
@@ -70,7 +70,19 @@ TWO_PEOPLE = Blueprint(
     "identity (Apply ID-Adapter to Conditioning and Set Area), with a background prompt for the whole "
     "picture. Connect the checkpoint both were learned on and two identities (Load Identity); keep "
     "embedding:NAME of each in their prompt.", labels={"identity": "identity A", "identity_1": "identity B"})
-BLUEPRINTS = {b.key: b for b in (LEARN, GENERATE, TWO_PEOPLE)}
+COMPARE = Blueprint(
+    "compare", "Compare route A and route B (ID-EA)", tuple(str(i) for i in range(5, 27)),
+    (("5", "text"), ("6", "text"), ("8", "noise_seed"), ("10", "steps"), ("11", "value"), ("9", "sampler_name"),
+     ("10", "scheduler"), ("7", "batch_size"), ("7", "width"), ("7", "height")),
+    "Shows which way of generating makes a learned person: one prompt, seed and latent drawn with route A "
+    "(embedding:NAME alone, as the authors generated) and route B (Apply ID-Adapter at weight 0.5 and 1), "
+    "each route's pictures scored by Face Similarity against the person's face. Connect the checkpoint the "
+    "person was learned on, their identity (Load Identity) and a face embedding of their photo (FaceID "
+    "Embed); show each route's pictures with Save Image and its likeness with Preview Any.",
+    labels={"reference": "face_embedding", "IMAGE": "route A pictures", "summary": "route A likeness",
+            "IMAGE_1": "route B 0.5 pictures", "summary_1": "route B 0.5 likeness",
+            "IMAGE_2": "route B 1 pictures", "summary_2": "route B 1 likeness"})
+BLUEPRINTS = {b.key: b for b in (LEARN, GENERATE, TWO_PEOPLE, COMPARE)}
 
 # Converts the nodes `inner` of the loaded graph to a subgraph node titled `name`, promotes widgets,
 # labels inputs; returns the node's id and the definition's id.
@@ -81,6 +93,9 @@ _CONVERT = """([inner, name, promoted, labels]) => {
   node.properties.proxyWidgets = promoted;
   subgraph.inputs.forEach((input, i) => {
     if (labels[input.name]) input.label = node.inputs[i].label = labels[input.name];
+  });
+  subgraph.outputs.forEach((output, i) => {
+    if (labels[output.name]) output.label = node.outputs[i].label = labels[output.name];
   });
   return {node: node.id, definition: subgraph.id};
 }"""

@@ -46,6 +46,7 @@ from workflow_parts import (  # noqa: E402
     NEGATIVE, PHOTO, POSE_IMAGE, POSITIVE, SIZES, at, attach_model_sources, checkpoint_line, group, layout,
     models_note, node, note, result_lines, wide)
 import blueprint_workflows  # noqa: E402
+import route_workflows  # noqa: E402
 import two_people_workflow  # noqa: E402
 from blueprints import (BLUEPRINTS, TWO_PEOPLE_OFFSET, as_blueprint, convert, fixed_ids,  # noqa: E402
                         saved_from_start)
@@ -79,7 +80,7 @@ def train_and_generate(arch: str) -> dict:
         "1": node("CheckpointLoaderSimple", f"Load Checkpoint ({LABELS[arch]})", ckpt_name=CHECKPOINTS[arch]),
         "2": node("LoadImage", "Reference photo", image=PHOTO),
         "5": node("IDEA_FaceIDEmbed", images=["2", 0], face_selection="largest", face_index=0, crop_size=size,
-                  **face),
+                  framing="face", **face),
         "7": node("IDEA_IDEnhancer", face_embedding=["5", 0], clip=["1", 1], num_tokens=2, seed=0,
                   train_enhancer=True),
         "8": node("IDEA_LearnIDToken", model=["1", 0], clip=["1", 1], vae=["1", 2], images=["5", 1],
@@ -139,9 +140,10 @@ nodes (image1: the photos so far, image2: the new one) into FaceID Embed's `imag
 `resume` is on: queueing again reuses the saved identity (or finishes an interrupted one). For another
 person change `name`. Then generate with template **2**{after}.
 
-**How the identity is used**: **Apply ID-Adapter** adds it to every cross-attention (the full method), and
-`embedding:{NAME}` in the prompt is the two learned words. The prompts read Learn ID Token's `clip`
-output, so they are encoded after training has saved `embedding:{NAME}` and find it in this same run.
+**How the identity is used**: `embedding:{NAME}` in the prompt is the two learned words, and **Apply
+ID-Adapter** adds the identity to every cross-attention (route B); its `weight` 0 leaves the model as it
+was (route A, as the authors generated; template **6** compares both). The prompts read Learn ID Token's
+`clip`, so they are encoded after training has saved `embedding:{NAME}` and find it in this same run.
 """, 1200, 240)
     return {
         "readme": readme,
@@ -174,8 +176,9 @@ def saved_notes(controlnet: bool) -> dict:
 
 Press **R** to refresh the lists after training.{pose_image}
 
-**Prompt**: keep `embedding:{NAME}`. Lower Apply ID-Adapter's `weight` for a lighter touch, or
-`end_at` to free the late steps.
+**Prompt**: keep `embedding:{NAME}`. Lower Apply ID-Adapter's `weight` for a lighter touch (0: route A,
+the learned words alone, as the authors generated; template **6** compares), or `end_at` to free the
+late steps.
 """, 760, 300 if controlnet else 250)}
 
 
@@ -279,6 +282,11 @@ WORKFLOWS = {w.key: w for w in (
     Workflow("idea_two_people", "5 Two people in one picture (SD1.5)",
              two_people_workflow.two_people, two_people_workflow.two_people_layout,
              check_only=two_people_workflow.CHECK_MODELS),
+    Workflow("idea_compare_routes", "6 Compare route A and route B with a learned person (SD1.5)",
+             route_workflows.compare_routes, route_workflows.compare_layout, check_only=("3", "4"),
+             cut=("compare",)),
+    Workflow("idea_reproduce_release", "7 Reproduce the authors' released run (SD2.1)",
+             route_workflows.reproduce_release, route_workflows.reproduce_layout, cut=("compare",)),
 )}
 # Where each blueprint is cut from: a bundled workflow, or (two people) workflow 5 without its
 # likeness check, which is no bundled workflow of its own, its node ids raised clear of the other
@@ -289,7 +297,7 @@ TWO_PEOPLE_SOURCE = Workflow("two_people_blueprint", "Two people in one picture 
                                                                       TWO_PEOPLE_OFFSET),
                              lambda ids=None: None, cut=("two_people",))
 BLUEPRINT_SOURCES = {"learn": WORKFLOWS["idea_blueprint_start"], "generate": WORKFLOWS["idea_blueprint_start"],
-                     "two_people": TWO_PEOPLE_SOURCE}
+                     "two_people": TWO_PEOPLE_SOURCE, "compare": WORKFLOWS["idea_compare_routes"]}
 
 _ARRANGE = (pathlib.Path(__file__).with_name("arrange_workflow.js")).read_text(encoding="utf-8")
 _EXPORT = "async () => JSON.parse(JSON.stringify((await app.graphToPrompt()).workflow))"

@@ -15,6 +15,10 @@
 #                                    package index reachable here carries ComfyUI itself), in .host/
 # IDEA_FRONTEND=X.Y.Z installs that comfyui-frontend-package into the host's Python (what a user does
 # to get a newer frontend); without it a venv made here gets the version the host's requirements pin.
+# A Python given by IDEA_PYTHON is someone's ComfyUI: it only gets the packages the pack (and, with
+# --with-tests, its tests) need and it lacks; nothing it has is upgraded, downgraded or replaced (not
+# its frontend, not its torch, not its onnxruntime: tools/installed_pins.py), and the host's own
+# requirements are left to it. Only IDEA_FRONTEND, asked for explicitly, changes its frontend.
 # IDEA_HOST_DIR moves the host's folder. Downloads and test fixtures are cached once for every host in
 # .host/cache/ (IDEA_CACHE moves it). A stamp per step makes a second run take seconds.
 set -euo pipefail
@@ -144,13 +148,25 @@ else
   printf '%s\n' "${STACK[@]}" > "$CONSTRAINTS"
 fi
 pip_install() { "$PY" -m pip install --quiet -c "$CONSTRAINTS" "$@"; }
+# the requirements in file $1 that someone else's Python lacks, changing nothing it has ($2: a label)
+keep_install() {
+  local kept=$HOST_DIR/$2-requirements-kept.txt
+  "$PY" "$PACK_DIR/tools/installed_pins.py" pin "$1" "$HOST_DIR/installed-pins.txt" "$kept"
+  if ! "$PY" -m pip install --quiet -c "$HOST_DIR/installed-pins.txt" -r "$kept"; then
+    log "$1 needs a version of a package other than the one $PY has (pip says which above). Provisioning"
+    log "never changes a package of a Python given by IDEA_PYTHON: install that version yourself, or use a venv."
+    exit 1
+  fi
+}
 
 if [ -z "${IDEA_PYTHON:-}" ] && ! done_step "torch-$stack_id"; then
   pip_install "${STACK[@]}"
   mark "torch-$stack_id"
 fi
 host_req_hash=$(sha256sum "$COMFY/requirements.txt" | cut -c1-16)
-if ! done_step "host-req-$host_req_hash"; then
+if [ -n "${IDEA_PYTHON:-}" ]; then
+  log "leaving the host's requirements to $PY (a Python given by IDEA_PYTHON runs its ComfyUI as it is)"
+elif ! done_step "host-req-$host_req_hash"; then
   if printf '%s\n' "${STACK[@]}" | grep -q '^torchaudio=='; then
     log "installing the host's requirements"
     cp "$COMFY/requirements.txt" "$HOST_DIR/host-requirements.txt"
@@ -163,8 +179,13 @@ if ! done_step "host-req-$host_req_hash"; then
 fi
 pack_req_hash=$(sha256sum "$PACK_DIR/requirements.txt" | cut -c1-16)
 if ! done_step "pack-req-$pack_req_hash"; then
-  log "installing the pack's requirements (insightface compiles for ~2 min)"
-  pip_install -r "$PACK_DIR/requirements.txt"
+  if [ -n "${IDEA_PYTHON:-}" ]; then
+    log "installing the pack's requirements that $PY lacks (nothing it has is changed)"
+    keep_install "$PACK_DIR/requirements.txt" pack
+  else
+    log "installing the pack's requirements"
+    pip_install -r "$PACK_DIR/requirements.txt"
+  fi
   mark "pack-req-$pack_req_hash"
 fi
 
@@ -184,8 +205,13 @@ fi
 if [ "$WITH_TESTS" = 1 ]; then
   test_req_hash=$(sha256sum "$PACK_DIR/tests/requirements.txt" | cut -c1-16)
   if ! done_step "test-req-$test_req_hash"; then
-    log "installing the tests' requirements"
-    pip_install -r "$PACK_DIR/tests/requirements.txt"
+    if [ -n "${IDEA_PYTHON:-}" ]; then
+      log "installing the tests' requirements that $PY lacks (nothing it has is changed)"
+      keep_install "$PACK_DIR/tests/requirements.txt" tests
+    else
+      log "installing the tests' requirements (insightface 0.7.3, the face runtime's reference, compiles for ~2 min)"
+      pip_install -r "$PACK_DIR/tests/requirements.txt"
+    fi
     mark "test-req-$test_req_hash"
   fi
   if command -v chromium >/dev/null 2>&1; then

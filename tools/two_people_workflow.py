@@ -79,6 +79,7 @@ Each person's prompt gets their own identity (**Apply ID-Adapter to Conditioning
 of the picture (**Conditioning (Set Area with Percentage)**: A on the left, x 0 and width 0.5; B on the
 right, x 0.5); the background prompt covers all of it. Use Conditioning (Set Mask) for other shapes,
 and Conditioning (Set Timestep Range) on a person's prompt to limit their identity to part of the steps.
+`weight` 0 leaves a prompt as it was: route A, the learned words alone, as the authors generated.
 
 {models_note(checkpoint_line("sd1", "the one both identities were trained on"), FACE_PACK_LINE)}
 

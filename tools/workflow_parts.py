@@ -7,7 +7,8 @@ import json
 import pathlib
 
 NAME = "my_person"  # Learn ID Token's default name: the files and `embedding:my_person`
-CHECKPOINTS = {"sd1": "v1-5-pruned-emaonly-fp16.safetensors", "sdxl": "sd_xl_base_1.0.safetensors"}
+CHECKPOINTS = {"sd1": "v1-5-pruned-emaonly-fp16.safetensors", "sdxl": "sd_xl_base_1.0.safetensors",
+               "sd2": "v2-1_512-ema-pruned.safetensors"}  # sd2: the authors' base, SD2.1-base
 CONTROLNET = "control_v11p_sd15_openpose_fp16.safetensors"
 PHOTO = "my_person_1.png"
 POSE_IMAGE = "pose.png"
@@ -16,7 +17,7 @@ NEGATIVE = "blurry, lowres, deformed, bad anatomy, watermark, text"
 SIZES = {"sd1": 512, "sdxl": 1024}
 CFG = {"sd1": 7.0, "sdxl": 6.0}
 BATCH = {"sd1": 8, "sdxl": 4}  # SDXL at 1024 px: batch 4 is the size that fits 24 GiB (README, Performance)
-LABELS = {"sd1": "SD1.5", "sdxl": "SDXL"}
+LABELS = {"sd1": "SD1.5", "sdxl": "SDXL", "sd2": "SD2.1 base"}
 # Where each model the workflows name comes from: (folder under ComfyUI/models, download URL). The
 # URLs are the ones ComfyUI's own templates use. The pack downloads nothing; the frontend offers the
 # link when the file is missing.
@@ -25,6 +26,9 @@ MODEL_SOURCES = {
                                         "main/v1-5-pruned-emaonly-fp16.safetensors"),
     CHECKPOINTS["sdxl"]: ("checkpoints", "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/"
                                          "main/sd_xl_base_1.0.safetensors"),
+    # the checkpoint of stabilityai/stable-diffusion-2-1-base, which the authors' command trains
+    CHECKPOINTS["sd2"]: ("checkpoints", "https://huggingface.co/stabilityai/stable-diffusion-2-1-base/resolve/"
+                                        "main/v2-1_512-ema-pruned.safetensors"),
     CONTROLNET: ("controlnet", "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/"
                                "main/control_v11p_sd15_openpose_fp16.safetensors"),
 }
@@ -78,8 +82,8 @@ def at(item: str, y: int = 0, span: bool = False) -> dict:
 
 
 def reroute(origin: tuple, via: tuple, target: tuple) -> dict:
-    """The wire from (node, output slot) to (node, input slot) drawn through the Reroute nodes `via`
-    (names that the columns place like nodes)."""
+    """The wire from (node, output slot) to (node, input slot or name) drawn through the Reroute nodes
+    `via` (names that the columns place like nodes)."""
     return {"from": list(origin), "via": list(via), "to": list(target)}
 
 

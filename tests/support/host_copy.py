@@ -45,13 +45,16 @@ def provisioned_copy(dest: pathlib.Path) -> pathlib.Path:
 def isolated_host_env(dest: pathlib.Path) -> dict:
     """Environment for running tools/provision.sh or `make` on the tests' host without touching its
     folder: a copy of a provisioned host, or the same COMFYUI_PATH host and Python with their own
-    IDEA_HOST_DIR (that host is the user's: it is used in place, as provisioning would). Either way
-    with the source and frontend the host was provisioned with: the copy shares the host's venv."""
-    # the same host and frontend again (env.sh records both), so that nothing is installed
-    again = {key: os.environ[recorded] for key, recorded in (("IDEA_COMFYUI_SOURCE", "IDEA_HOST_SOURCE"),
-                                                              ("IDEA_FRONTEND", "IDEA_HOST_FRONTEND"))
-             if os.environ.get(recorded)}
+    IDEA_HOST_DIR (that host is the user's: it is used in place, as provisioning would, and its Python
+    is never changed). A copy keeps the source and frontend it was provisioned with: it shares the
+    host's venv."""
     if is_provisioned_folder():
+        # the same host and frontend again (env.sh records both), so that nothing is installed
+        again = {key: os.environ[recorded] for key, recorded in (("IDEA_COMFYUI_SOURCE", "IDEA_HOST_SOURCE"),
+                                                                  ("IDEA_FRONTEND", "IDEA_HOST_FRONTEND"))
+                 if os.environ.get(recorded)}
         return {**again, "IDEA_HOST_DIR": str(provisioned_copy(dest))}
-    return {**again, "COMFYUI_PATH": str(paths.comfyui_dir()), "IDEA_PYTHON": os.environ.get("IDEA_PY", sys.executable),
+    # someone's own ComfyUI: its Python as it is now (never IDEA_FRONTEND, which would install the
+    # frontend recorded at provisioning over whatever the user has since)
+    return {"COMFYUI_PATH": str(paths.comfyui_dir()), "IDEA_PYTHON": os.environ.get("IDEA_PY", sys.executable),
             "IDEA_HOST_DIR": str(dest)}

@@ -7,7 +7,14 @@ import copy
 import torch
 
 FACE_DIM = 512
-WIDTHS = {"sd1": {"clip_l": 768}, "sd2": {"clip_h": 1024}, "sdxl": {"clip_l": 768, "clip_g": 1280}}
+WIDTHS = {"sd1": {"clip_l": 768}, "sd2": {"clip_h": 1024}, "sdxl": {"clip_l": 768, "clip_g": 1280},
+          "flux": {"t5xxl": 4096, "clip_l": 768}}
+CONTEXT_KEYS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g"), "flux": ("t5xxl",)}
+
+
+def context_width(arch: str) -> int:
+    """The width of the context the identity's anchor and adapter live in (FLUX.1: T5-XXL's alone)."""
+    return sum(WIDTHS[arch][key] for key in CONTEXT_KEYS[arch])
 
 
 def randn(*shape, seed=0):
@@ -20,7 +27,7 @@ def make_identity(host, arch="sd1", seed=0, gamma=1.0):
     widths = WIDTHS[arch]
     initial = {key: randn(2, width, seed=seed + i) for i, (key, width) in enumerate(widths.items())}
     face = randn(FACE_DIM, seed=seed + 5)
-    identity = identity_mod.IdentityEmbedding.create(arch, initial, randn(2, sum(widths.values()), seed=seed + 6),
+    identity = identity_mod.IdentityEmbedding.create(arch, initial, randn(2, context_width(arch), seed=seed + 6),
                                                      face / face.norm(), "synthetic", seed=seed)
     with torch.no_grad():
         identity.adapter.gamma.fill_(gamma)

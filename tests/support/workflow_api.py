@@ -312,6 +312,28 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     return prompt
 
 
+def linked_source(workflow: dict, object_info: dict, node_id: int, slot: int = 0) -> list | None:
+    """The prompt's [node id, output slot] that feeds input `slot` of the workflow's node `node_id`,
+    followed through reroutes, bypassed nodes and subgraph edges as the frontend does; None when
+    nothing real feeds it."""
+    converter = _Converter(workflow, object_info)
+    origin = converter._origin(converter.root, converter.root.nodes[node_id], slot)
+    if origin is None:
+        return None
+    scope, source, source_slot = origin
+    return [f"{scope.prefix}{source['id']}", int(source_slot)]
+
+
+def server_read(prompt: dict, object_info: dict) -> dict:
+    """The prompt as the server reads it: each node's declared inputs only. Frontends add values of
+    their own widgets that no node declares (Preview Any's text display), and not all alike."""
+    def declared(kind: str) -> set:
+        spec = object_info[kind]["input"]
+        return {*spec.get("required", {}), *spec.get("optional", {})}
+    return {key: {**entry, "inputs": {k: v for k, v in entry["inputs"].items() if k in declared(entry["class_type"])}}
+            for key, entry in prompt.items()}
+
+
 def strip_meta(prompt: dict) -> dict:
     """The prompt without `_meta` (titles), for comparing what the server would execute."""
     return {key: {k: v for k, v in entry.items() if k != "_meta"} for key, entry in prompt.items()}

@@ -30,7 +30,7 @@ from support import paths, real_faces, tiny_models
 from support.images import save_png
 from support.synthetic_faces import noise_image
 from support.tools import tool
-from support.workflow_api import ui_to_api
+from support.workflow_api import linked_source, ui_to_api
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ WORKFLOWS_DIR = paths.REPO / "workflows"
 FACE_PACK = "sface_yunet"
 CHECKPOINT = "idea-tiny-sd15.safetensors"
 SDXL_CHECKPOINT = "idea-sdxl-narrow.safetensors"
+SD21_CHECKPOINT = "idea-tiny-sd21.safetensors"
 CONTROLNET = "idea-tiny-controlnet.safetensors"
 # what a Load Image node's file is in the tests: a real photo by name, or None for a plain picture
 INPUTS = {"my_person_1.png": "obama", "pose.png": None, "person_a.png": "obama3", "person_b.png": "biden"}
@@ -64,22 +65,21 @@ def names() -> list[str]:
 
 
 def to_api(workflow: dict, object_info: dict) -> dict:
-    """ui_to_api, plus Preview Any: its only widget is the frontend's text display, which the
-    frontend sends as an empty `preview` value (tests/test_workflows_ui.py checks the result equals
-    the frontend's own graphToPrompt)."""
+    """ui_to_api, plus Preview Any: its only widget is the frontend's text display, which the server
+    does not read and frontends send differently (1.32.9 an empty `preview` value, 1.49 and later
+    nothing), so it is left out (tests/test_workflows_ui.py checks the result equals the frontend's
+    own graphToPrompt in what the server reads)."""
     previews = [n for n in workflow["nodes"] if n["type"] == "PreviewAny" and n.get("mode", 0) == 0]
     rest = copy.deepcopy(workflow)
     rest["nodes"] = [n for n in rest["nodes"] if n["type"] != "PreviewAny"]
     prompt = ui_to_api(rest, object_info)
-    links = {link[0]: (link[1], link[2]) for link in workflow.get("links") or []}
     for node in previews:
-        inputs = {"preview": ""}
-        link_id = node["inputs"][0].get("link")
-        if link_id is not None:
-            origin, slot = links[link_id]
-            if str(origin) not in prompt:
-                raise ValueError(f"Preview Any {node['id']} reads node {origin}, which is not a plain node")
-            inputs["source"] = [str(origin), slot]
+        inputs = {}
+        source = linked_source(workflow, object_info, node["id"])
+        if source is not None:
+            if source[0] not in prompt:
+                raise ValueError(f"Preview Any {node['id']} reads node {source[0]}, which is not in the prompt")
+            inputs["source"] = source
         title = node.get("title") or object_info["PreviewAny"]["display_name"]
         prompt[str(node["id"])] = {"inputs": inputs, "class_type": "PreviewAny", "_meta": {"title": title}}
     return prompt
@@ -101,6 +101,7 @@ def substitute(prompt: dict, *, checkpoint: str = CHECKPOINT, identity_name: str
         "IDEA_LearnIDToken": {"steps": steps, "batch_size": batch_size, "resolution": SMALL},
         "EmptyLatentImage": {"width": SMALL, "height": SMALL, "batch_size": 1},
         "KSampler": {"steps": 2},
+        "BasicScheduler": {"steps": 2},
     }
     for entry in out.values():
         inputs, swap = entry["inputs"], swaps.get(entry["class_type"], {})
@@ -126,6 +127,12 @@ def install(base: pathlib.Path, cache_dir: pathlib.Path | None = None) -> None:
     tiny_models.install_controlnet(base, CONTROLNET, cache_dir=cache_dir)
     real_faces.write_real_pack(base / "models", FACE_PACK)
     install_pictures(base / "input")
+
+
+def install_sd21_checkpoint(base: pathlib.Path, cache_dir: pathlib.Path | None = None) -> pathlib.Path:
+    """The tiny SD2.1-base checkpoint (built once, ~0.9 GiB), for the workflow that names SD2.1."""
+    return tiny_models.install_checkpoint(base, SD21_CHECKPOINT, cache_dir=cache_dir,
+                                          build=tiny_models.tiny_sd21_checkpoint)
 
 
 def install_pictures(input_dir: pathlib.Path) -> None:
@@ -221,16 +228,21 @@ if __name__ == "__main__":
     _build_sdxl(pathlib.Path(sys.argv[1]))
 
 
-def install_two_people(base: pathlib.Path) -> tuple[str, str]:
-    """person_a and person_b as Learn ID Token leaves them: an identity file and an embedding each
-    (random, with an open gate; a workflow's logic, not the likeness, is under test)."""
+def install_saved_people(base: pathlib.Path, names: tuple[str, ...], seed: int) -> tuple[str, ...]:
+    """SD1.5 people as Learn ID Token leaves them: an identity file and an embedding each (random,
+    with an open gate; a workflow's logic, not the likeness, is under test)."""
     import torch
     from safetensors.torch import save_file
     from support.identities import write_identity
     models = pathlib.Path(base) / "models"
     (models / "embeddings").mkdir(parents=True, exist_ok=True)
-    for seed, name in enumerate(("person_a", "person_b")):
-        write_identity(models / "idea" / f"{name}.safetensors", "sd1", seed=40 + seed)
-        vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(50 + seed))
+    for k, name in enumerate(names):
+        write_identity(models / "idea" / f"{name}.safetensors", "sd1", seed=seed + k)
+        vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(seed + 10 + k))
         save_file({"clip_l": vectors}, str(models / "embeddings" / f"{name}.safetensors"))
-    return "person_a", "person_b"
+    return names
+
+
+def install_two_people(base: pathlib.Path) -> tuple[str, str]:
+    """person_a and person_b, the two identities workflow 5 loads."""
+    return install_saved_people(base, ("person_a", "person_b"), seed=40)
