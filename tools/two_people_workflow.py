@@ -115,9 +115,9 @@ def two_people_layout() -> dict:
         [at("10", 500), at("4", 650), at("8", 828)],
         [at("5", 650), at("9", 828)],
         wide(at("12", 710), "14", gap=50),
-        wide(at("R_model", 430), at("13", 500), at("R_negative", 1096), gap=50),
-        wide(at("18", 0), at("R_vae", 386), at("15", 452), at("21", 774), gap=50),
-        wide(at("19", 20), at("16", 346), at("22", 452), at("note:check", 778), gap=50),
+        wide(at("R_model", 430), at("13", 520), at("R_negative", 1096), gap=50),
+        wide(at("18", 0), at("R_vae", 386), at("15", 482), at("21", 804), gap=50),
+        wide(at("19", 0), at("16", 346), at("22", 482), at("note:check", 808), gap=50),
         [at("20", 170), at("17", 504), at("23", 824)],
     ]
     groups = [group("1 · Checkpoint, prompts and people", COLORS["train"], "1", "2", "3", "6", "7", "11"),

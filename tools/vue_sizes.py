@@ -44,6 +44,10 @@ NOTE_TYPES = ("Note", "MarkdownNote")
 # in either renderer; given no width at all, Vue would lay its widgets out at their natural width
 # instead (FaceID Embed: 261), wider than it needs.
 VUE_MIN_WIDTH = 225
+# Sub-pixel layout moves a measured size by a pixel from run to run: a size within this of the one
+# recorded keeps the recorded one, so remeasuring changes the file (and the layouts) only when a node
+# really changed.
+JITTER = 2
 
 # The size each node takes on screen, in canvas units, read off its [data-node-id] element.
 _MEASURE = """async () => {
@@ -147,6 +151,9 @@ def main() -> None:
             sizes = measure_all(server.url, files)
         finally:
             server.stop()
+    recorded = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+    sizes = {key: recorded[key] if key in recorded and all(abs(a - b) <= JITTER for a, b in zip(size, recorded[key]))
+             else size for key, size in sizes.items()}
     args.out.write_text(json.dumps(dict(sorted(sizes.items())), indent=1) + "\n", encoding="utf-8")
     log.info("wrote %s (%d kinds of node)", args.out, len(sizes))
 
