@@ -160,4 +160,4 @@ def test_faceid_embed_shows_the_photos_agreement_on_the_node(page):
     assert pack_node_marks(page.page) == {}
     assert result["height"] > result["before"]["height"]  # the node grew to show it
     assert "agreement_text" not in result["sent"]
-    assert result["saved"] == [wf.FACE_PACK, "CPU", "largest", 0, 640, 128, "stop", 0]
+    assert result["saved"] == [wf.FACE_PACK, "CPU", "largest", 0, 640, 128, "stop", 0, "face"]  # framing: default
