@@ -1,5 +1,7 @@
 """What the real frontend shows of the pack's nodes: every output by its name, Face Similarity's
-summary and FaceID Embed's agreement on the node itself, node search by the words people type, and Load Identity's search preview.
+summary and FaceID Embed's agreement on the node itself (read off the screen after a real run, with no
+picture or error box on any of the pack's nodes), node search by the words people type, and Load
+Identity's search preview. Under either renderer (IDEA_VUE_NODES, tests/support/frontend.py).
 
 Frontend 1.32.9 searches node names and display names only (fuzzy, and a word must start within the
 first 30 or so characters), so the display names carry the words: "FaceID Embed (Face Embedding)",
@@ -12,7 +14,7 @@ import pytest
 from support import real_faces
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
-from support.frontend_shown import search_nodes
+from support.frontend_shown import node_texts, pack_node_marks, search_nodes
 
 pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
 
@@ -52,7 +54,7 @@ RUN_SIMILARITY = f"""async ([photo, pack]) => {{
   await app.queuePrompt(0, 1);
   const output = await Promise.race([executed, new Promise(r => setTimeout(() => r(null), 120000))]);
   await new Promise(r => requestAnimationFrame(r));
-  return {{before, after: box().value, output, sent, saved: node.serialize().widgets_values}};
+  return {{node: node.id, before, after: box().value, output, sent, saved: node.serialize().widgets_values}};
 }}"""
 
 
@@ -105,6 +107,15 @@ def test_face_similarity_shows_its_summary_on_the_node(page):
     [text] = result["output"]["text"]
     assert result["before"] == "" and result["after"] == text
     assert text.startswith("image 1: ") and "mean" in text
+    assert node_texts(page.page, result["node"]) == [text]  # what the user sees on the node
+    assert pack_node_marks(page.page) == {}  # no picture or error box on FaceID Embed or Face Similarity
+    # another workflow opened in its own tab, then the run's tab again: the frontend rebuilds the graph
+    # and hands the outputs back, and the text is shown again
+    page.load_workflow(wf.load("idea_saved_identity"), "another workflow")
+    page.close_overlays()
+    page.page.get_by_text("similarity", exact=True).first.click()
+    page.page.wait_for_function("() => app.graph.nodes.some(n => n.type === 'IDEA_FaceSimilarity')")
+    assert node_texts(page.page, result["node"]) == [text]
     assert "summary_text" not in result["sent"]  # shown only: not sent with the prompt...
     # ...nor saved in the workflow: only the inputs' widgets are
     assert result["saved"] == [wf.FACE_PACK, "CPU", 640, "largest", 0]
@@ -133,7 +144,8 @@ RUN_AGREEMENT = """async ([first, second, pack]) => {
   await app.queuePrompt(0, 1);
   const output = await Promise.race([executed, new Promise(r => setTimeout(() => r(null), 120000))]);
   await new Promise(r => requestAnimationFrame(r));
-  return {before, after: box()?.value, height: node.size[1], output, sent, saved: node.serialize().widgets_values};
+  return {node: node.id, before, after: box()?.value, height: node.size[1], output, sent,
+          saved: node.serialize().widgets_values};
 }"""
 
 
@@ -144,6 +156,8 @@ def test_faceid_embed_shows_the_photos_agreement_on_the_node(page):
     [text] = result["output"]["text"]
     assert not result["before"]["box"] and result["after"] == text
     assert text.startswith("photo 1: ") and "all 2 photos agree" in text
+    assert node_texts(page.page, result["node"]) == [text]  # what the user sees on the node
+    assert pack_node_marks(page.page) == {}
     assert result["height"] > result["before"]["height"]  # the node grew to show it
     assert "agreement_text" not in result["sent"]
-    assert result["saved"] == [wf.FACE_PACK, "CPU", "largest", 0, 640, 128, "stop", 0]
+    assert result["saved"] == [wf.FACE_PACK, "CPU", "largest", 0, 640, 128, "stop", 0, "face"]  # framing: default

@@ -1,22 +1,39 @@
-"""The bundled workflows as a person reads them in the real frontend, at its default settings.
+"""The bundled workflows and blueprints as a person reads them in the real frontend, at its default
+settings, under the renderer the run chose (IDEA_VUE_NODES: the classic canvas or the Vue nodes).
 
 Checked on the canvas the frontend draws (support/workflow_layout.py): data flows left to right, no
 wire runs behind a node or a note, no two wires cross unless the generator names that crossing, no
 node, note or group overlaps another, no two things share a title; the frontend's own Fit View at
-1920x1080 still draws the nodes' text; the saved view opens on the Read-me note, below the menu.
+1920x1080 still draws the nodes' text. Checked on what the page shows (the Vue nodes' own elements,
+taller than the canvas's nodes): no node, note or group overlaps another, in every workflow, every
+blueprint file and inside every blueprint node, as a new user first opens them (the models missing,
+so each loader shows its notice); and each opens fitted to the window, no node under the menu or the
+side bar, the Read-me's heading readable at 1920x1080.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
+from support import paths
 from support import workflow_fixtures as wf
-from support.frontend import Frontend, prepare_user_settings
+from support.frontend import VUE_NODES, Frontend, prepare_user_settings
 from support.tools import tool
-from support.workflow_layout import GEOMETRY_JS, analyse
+from support.workflow_layout import GEOMETRY_JS, INSIDE_BLUEPRINTS_JS, ON_SCREEN_JS, SHOWN_GEOMETRY_JS, analyse
 
 pytestmark = pytest.mark.frontend  # runs in the browser: .ci/run repeats these with each newer frontend
 
 NAMES = wf.names()
 MAKE = tool("make_workflows")
+BLUEPRINT_FILES = {p.stem: p for p in sorted((paths.REPO / "subgraphs").glob("*.json"))}
+EVERY_FILE = NAMES + list(BLUEPRINT_FILES)
+
+
+def load_file(name: str) -> dict:
+    """A bundled workflow by key, or a blueprint file by name."""
+    if name in BLUEPRINT_FILES:
+        return json.loads(BLUEPRINT_FILES[name].read_text(encoding="utf-8"))
+    return wf.load(name)
 
 # The frontend's Fit View (the "." key), as it animates it; returns the zoom and whether the canvas
 # then draws nodes as bare boxes (LiteGraph's low-quality mode below MinFontSizeForLOD).
@@ -26,22 +43,17 @@ FIT_VIEW = """async () => {
   return {scale: app.canvas.ds.scale, lowQuality: app.canvas.low_quality};
 }"""
 
-# Where the Read-me note's title bar and heading appear on screen, and what the page shows there.
+# The Read-me note's heading on screen, and whether the page shows it there (not hidden, not covered).
 README_ON_SCREEN = """() => {
   const note = app.graph.nodes.find(n => n.type === 'MarkdownNote' && n.title.startsWith('Read me'));
-  const [x, y] = app.canvas.ds.convertOffsetToCanvas([note.pos[0] + 40, note.pos[1] - LiteGraph.NODE_TITLE_HEIGHT / 2]);
-  const rect = app.canvas.canvas.getBoundingClientRect();
-  const titleAt = document.elementFromPoint(rect.left + x, rect.top + y);
   const heading = Array.from(document.querySelectorAll('h1, h2')).find(h => h.innerText.trim() &&
     note.widgets[0].value.includes(h.innerText.trim()));
-  let headingAt = null, headingBox = null;
+  let headingAt = null;
   if (heading) {
     const b = heading.getBoundingClientRect();
-    headingBox = [b.left, b.top, b.width, b.height];
     headingAt = document.elementFromPoint(b.left + Math.min(30, b.width / 2), b.top + b.height / 2);
   }
-  return {title: [x, y], titleOnCanvas: titleAt === app.canvas.canvas, heading: heading ? heading.innerText : null,
-          headingBox, headingVisible: !!(heading && headingAt && heading.contains(headingAt))};
+  return {heading: heading ? heading.innerText : null, headingVisible: !!(heading && headingAt && heading.contains(headingAt))};
 }"""
 
 
@@ -117,16 +129,48 @@ def test_fit_view_at_default_settings_draws_the_nodes_text(page, name):
     assert not view["lowQuality"], f"Fit View shows {name} at {view['scale']:.2f}: bare boxes"
 
 
+@pytest.mark.parametrize("name", EVERY_FILE)
+def test_no_node_note_or_group_overlaps_another_as_the_page_draws_them(page, name):
+    page.load_workflow(load_file(name), name)
+    page.close_overlays()
+    drawn = page.page.evaluate(SHOWN_GEOMETRY_JS)
+    if VUE_NODES:
+        assert all(n["dom"] for n in drawn["nodes"]), "the Vue renderer drew no element for some node"
+    report = analyse(drawn)
+    assert report.overlapping == [] and report.outside_groups == []
+    for inside in page.page.evaluate(INSIDE_BLUEPRINTS_JS):
+        assert analyse(inside).overlapping == [], f"inside {inside['blueprint']}"
+
+
+def _inside(rect, area) -> bool:
+    x, y, w, h = rect
+    ax, ay, aw, ah = area
+    return ax <= x and ay <= y and x + w <= ax + aw and y + h <= ay + ah
+
+
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)])
-def test_the_saved_view_opens_on_the_read_me_below_the_menu(browser, size):
+def test_every_file_opens_fitted_to_the_window(browser, size):
+    """The files save no view, so every tested frontend fits what it loads to the window: every node and
+    group on the canvas, every node's title bar seen (not under the menu, the side bar or a dialog),
+    and the graph as large as fits."""
     page = browser.open_page(prepare=False, size=size)
     try:
-        for name in NAMES:
-            page.load_workflow(wf.load(name), name)
+        for name in EVERY_FILE:
+            page.load_workflow(load_file(name), name)
             page.close_overlays()
             page.page.wait_for_timeout(300)
-            seen = page.page.evaluate(README_ON_SCREEN)
-            assert seen["titleOnCanvas"], f"{name}: the Read-me's title bar at {seen['title']} is covered"
-            assert seen["heading"] and seen["headingVisible"], (name, seen)
+            seen = page.page.evaluate(ON_SCREEN_JS)
+            shown = seen["nodes"] + seen["groups"]
+            assert [n["title"] for n in shown if not _inside(n["rect"], seen["canvas"])] == [], name
+            assert [n["title"] for n in seen["nodes"] if not n["titleSeen"]] == [], name
+            if name in NAMES and size == (1920, 1080):
+                readme = page.page.evaluate(README_ON_SCREEN)
+                assert readme["heading"] and readme["headingVisible"], (name, readme)
+            # fitted, not merely inside: as large as fits (the frontend's fit fills 3/4 of the window
+            # along the graph's longer side, measured with or without the group titles above the nodes)
+            rects = [n["rect"] for n in seen["nodes"]]
+            width = max(r[0] + r[2] for r in rects) - min(r[0] for r in rects)
+            height = max(r[1] + r[3] for r in rects) - min(r[1] for r in rects)
+            assert max(width / seen["canvas"][2], height / seen["canvas"][3]) > 0.66, (name, seen["scale"])
     finally:
         page.close()

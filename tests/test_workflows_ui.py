@@ -4,7 +4,8 @@ prompt the server tests run, made by the generator, pictured.
 
 Why a browser: only the frontend knows whether it can build every node of a file, and its schema
 check, link fixer and missing-node and missing-model listings report through toasts, dialogs and
-(from 1.49) an errors panel, not exceptions.
+(from 1.49) an errors panel, not exceptions. And only the page shows whether a pack node carries a
+picture or an error box that is not its own (under the Vue renderer, "Image failed to load").
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 from PIL import Image
 from support import workflow_fixtures as wf
 from support.frontend import Frontend
-from support.frontend_shown import template_cards
+from support.frontend_shown import pack_node_marks, template_cards
+from support.server import ComfyServer
 from support.workflow_api import server_read
 from support.tools import tool
 
@@ -228,3 +230,58 @@ def test_every_workflow_has_its_readme_screenshot():
     for name in NAMES:
         with Image.open(shots.OUT / f"{name}.png") as image:
             assert image.size == shots.SIZE
+
+
+# ---- what shows on the pack's nodes ----
+
+@pytest.fixture(scope="module")
+def complete_page(browser, tmp_path_factory):
+    """A page on a server that has every file the bundled workflows name (stand-ins under their
+    names), as a user who has put every model and photo in place: nothing is missing."""
+    server = ComfyServer(tmp_path_factory.mktemp("complete-server"))
+    files = [wf.load(name) for name in NAMES] + [json.loads(p.read_text(encoding="utf-8"))
+                                                 for p in sorted(BLUEPRINTS_DIR.glob("*.json"))]
+    tool("vue_sizes").install_named_files(server.base, files)
+    server.start()
+    try:
+        page = browser.open_page(server_url=server.url)
+        yield page
+        page.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("name", NAMES + sorted(p.stem for p in BLUEPRINTS_DIR.glob("*.json")))
+def test_no_pack_node_shows_a_picture_or_an_error_box(complete_page, name):
+    """Every bundled workflow and blueprint file, loaded with every file in place: no node of this pack
+    (nor one inside a blueprint node) shows a picture, an error outline or an error box."""
+    path = BLUEPRINTS_DIR / f"{name}.json"
+    workflow = json.loads(path.read_text(encoding="utf-8")) if path.exists() else wf.load(name)
+    report = complete_page.load_workflow(workflow, name)
+    assert report.problems == []
+    complete_page.close_overlays()
+    complete_page.page.wait_for_timeout(500)
+    assert pack_node_marks(complete_page.page) == {}
+    inside = pack_node_marks(complete_page.page, inside_blueprints=True)
+    assert len(inside) == len(workflow.get("definitions", {}).get("subgraphs", []))
+    assert all(marks == {} for marks in inside.values()), inside
+
+
+# A picture the frontend holds under a pack node's id, however it came there (it keys the previews of
+# Load Image nodes by node id and keeps an input preview when that id's node runs without pictures): a
+# Load Image made with Load Identity's id and a file that is not there, as the page shows it.
+STALE_PREVIEW = """async (id) => {
+  const load = LiteGraph.createNode('LoadImage');
+  load.id = id;
+  load.widgets.find(w => w.name === 'image').value = 'not_here.png';
+  await new Promise(r => setTimeout(r, 1500));
+}"""
+
+
+def test_a_picture_held_under_a_pack_nodes_id_does_not_show_on_it(complete_page):
+    workflow = wf.load("idea_saved_identity")
+    complete_page.load_workflow(workflow, "stale preview")
+    complete_page.close_overlays()
+    [load_identity] = [n["id"] for n in workflow["nodes"] if n["type"] == "IDEA_LoadIdentity"]
+    complete_page.page.evaluate(STALE_PREVIEW, load_identity)
+    assert pack_node_marks(complete_page.page) == {}

@@ -7,9 +7,17 @@
 // included). `reroutes` sends a wire through Reroute nodes that the columns place by name, so it can
 // go around the rest; wires of one origin may share a Reroute and fan out from it. Every node and
 // note is at least `widthSlack` times as wide as this frontend measures it (newer frontends measure
-// text wider). Returns the workflow as the frontend's Export saves it.
-async ({columns, groups, notes, sizes, gap, view, reroutes, widthSlack}) => {
-  const g = app.graph, TITLE = LiteGraph.NODE_TITLE_HEIGHT, PAD = 20, HEAD = 46;
+// text wider), and at least as large as the Vue node renderer draws it (`vueSizes`, measured by
+// tools/vue_sizes.py: a note and a blueprint node by title, any other node by type and title, else by
+// type; a note keeps the width its spec gives), so that both renderers draw the same boxes. No view
+// is saved: every tested frontend then fits the graph to the window it opens in. Returns the
+// workflow as the frontend's Export saves it.
+async ({columns, groups, notes, sizes, vueSizes, gap, reroutes, widthSlack}) => {
+  // FOOT: room below a group's lowest node, as below every node (gap.y): the Vue renderer adds an
+  // "Issues" footer (24 px) to a node whose file is missing
+  const g = app.graph, TITLE = LiteGraph.NODE_TITLE_HEIGHT, PAD = 20, HEAD = 46, FOOT = gap.y;
+  const vue = (n) => (n.subgraph || ['Note', 'MarkdownNote'].includes(n.type) ? vueSizes[n.title]
+    : vueSizes[`${n.type}|${n.title}`] || vueSizes[n.type]) || [0, 0];
   const Group = LiteGraph.LGraphGroup || window.LGraphGroup;
   for (const group of [...g.groups]) g.remove(group);
   const placed = {}, rerouteNodes = {};
@@ -30,13 +38,13 @@ async ({columns, groups, notes, sizes, gap, view, reroutes, widthSlack}) => {
   const make = (key) => {
     if (rerouteNodes[key]) return rerouteNodes[key];
     if (!key.startsWith('note:')) {
-      const n = g.getNodeById(+key), least = n.computeSize(), [w, h] = sizes[n.type] || [0, 0];
-      n.size = [Math.round(Math.max(w, least[0] * widthSlack)), Math.round(Math.max(h, least[1]))];
+      const n = g.getNodeById(+key), least = n.computeSize(), [w, h] = sizes[n.type] || [0, 0], [vw, vh] = vue(n);
+      n.size = [Math.round(Math.max(w, least[0] * widthSlack, vw)), Math.round(Math.max(h, least[1], vh))];
       return n;
     }
     const spec = notes[key.slice(5)], n = LiteGraph.createNode('MarkdownNote');
     n.title = spec.title; n.widgets[0].value = spec.text; g.add(n);
-    n.size = [Math.round(Math.max(spec.size[0], n.computeSize()[0] * widthSlack)), spec.size[1]];
+    n.size = [Math.round(Math.max(spec.size[0], n.computeSize()[0] * widthSlack)), Math.max(spec.size[1], vue(n)[1])];
     return n;
   };
   let x = 0;
@@ -58,7 +66,7 @@ async ({columns, groups, notes, sizes, gap, view, reroutes, widthSlack}) => {
     const rects = spec.items.map(k => [placed[k].pos[0], placed[k].pos[1] - TITLE, ...placed[k].size])
       .map(([x, y, w, h]) => [x, y, w, h + TITLE]);
     const x0 = Math.min(...rects.map(r => r[0])) - PAD, y0 = Math.min(...rects.map(r => r[1])) - HEAD;
-    const x1 = Math.max(...rects.map(r => r[0] + r[2])) + PAD, y1 = Math.max(...rects.map(r => r[1] + r[3])) + PAD;
+    const x1 = Math.max(...rects.map(r => r[0] + r[2])) + PAD, y1 = Math.max(...rects.map(r => r[1] + r[3])) + FOOT;
     const group = new Group(spec.title);
     group.color = spec.color;
     group.pos = [x0, y0];
@@ -67,6 +75,6 @@ async ({columns, groups, notes, sizes, gap, view, reroutes, widthSlack}) => {
   }
   g.setDirtyCanvas(true, true);
   const {workflow} = await app.graphToPrompt();
-  workflow.extra.ds = view;
+  delete workflow.extra.ds;
   return JSON.parse(JSON.stringify(workflow));
 }

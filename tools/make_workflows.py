@@ -12,9 +12,14 @@ What a reader of the canvas needs, and what the shared helpers below give every 
   in the order to try them;
 - every model a loader names carries the frontend's `models` property (name, download URL, folder),
   so a missing one is listed in the frontend's missing-models dialog with its link;
-- data flowing left to right with no wire behind a node or note, titles used once, and a saved view
-  that opens on the Read-me below the frontend's menu (tests/test_workflows_layout.py checks these);
-  where a column layout alone would make wires cross, Reroute nodes carry a wire around the rest.
+- data flowing left to right with no wire behind a node or note, titles used once, and no saved
+  view, so every frontend opens the workflow fitted to its window (tests/test_workflows_layout.py
+  checks these); where a column layout alone would make wires cross, Reroute nodes carry a wire
+  around the rest;
+- every node laid out at least as large as the Vue node renderer draws it (tools/vue_sizes.py
+  measures that into tools/vue_node_sizes.json; rerun it on a host with the newest frontend after
+  adding a node type, a title or a note), so the same boxes serve the classic canvas and the Vue
+  nodes, and nothing overlaps in either.
 
     python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
 
@@ -139,14 +144,14 @@ person change `name`. Then generate with template **2**{after}.
 ID-Adapter** adds the identity to every cross-attention (route B); its `weight` 0 leaves the model as it
 was (route A, as the authors generated; template **6** compares both). The prompts read Learn ID Token's
 `clip`, so they are encoded after training has saved `embedding:{NAME}` and find it in this same run.
-""", 900, 330)
+""", 1200, 240)
     return {
         "readme": readme,
         "train": note("Training settings", f"""
 The paper's recipe: 2 tokens, 320 steps, learning rate 0.0015 per sample, batch {BATCH[arch]}{
 " (the paper's 8, halved for 1024 px)" if arch == "sdxl" else ""}. Out of memory: lower `batch_size`,
 or set `gradient_checkpointing` on. Cancelling keeps the steps done; the next queue continues them.
-""", 255, 200),
+""", 255, 140),
         "check": note("About the likeness number", """
 **Face Similarity** shows on the node the cosine similarity of the faces in the new image and in
 the reference photos: higher is more alike. Compare numbers only within one model pack (use the same
@@ -181,17 +186,19 @@ late steps.
 
 def train_layout(arch: str) -> dict:
     """Two lanes keep the long wires clear of every node: FaceID Embed's reference to Face Similarity
-    runs along the top of the flow (only notes sit above it), the checkpoint's VAE to VAE Decode along
-    the bottom; the face side enters the nodes from above, the checkpoint from below."""
+    runs along the top of the flow (only notes and Empty Latent Image sit above it), the checkpoint's
+    VAE to VAE Decode along the bottom; the face side enters the nodes from above, the checkpoint from
+    below. The Read-me spans the first four columns, so it is short enough for the whole flow to fit
+    the frontend's Fit View with its text drawn."""
     columns = [
-        [at("note:readme", span=True), at("2", 420)],
-        wide(at("5", 420), at("1", 1060), gap=60),
-        wide(at("7", 600), gap=150),
-        wide(at("note:train", 0, span=True), at("8", 580), gap=70),
-        wide(at("13", 220), at("9", 520), "11", "12", at("10", 990), gap=80),
-        wide(at("14", 900), gap=90),
-        wide(at("15", 1230), gap=70),
-        [at("note:check", 0), at("17", 380), "16"],
+        [at("note:readme", span=True), at("2", 406)],
+        wide(at("5", 406), at("1", 1140), gap=50),
+        wide(at("7", 540), gap=150),
+        wide(at("8", 510), gap=50),
+        wide(at("note:train", 0), at("13", 220), at("9", 480), "11", "12", at("10", 980), gap=70),
+        wide(at("14", 880), gap=70),
+        wide(at("15", 1210), gap=60),
+        [at("note:check", 0), at("17", 386), "16"],
     ]
     groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),
               group("2 · Learn the person", COLORS["train"], "7", "8"),
@@ -220,11 +227,11 @@ def saved_layout(controlnet: bool) -> dict:
         # checkpoint's VAE pass it on their way right, once each
         crossings = [(("3", "7"), ("11", "12")), (("1", "8"), ("4", "12"))]
     else:
-        columns = [[at("note:readme", span=True), at("2", 370), at("1", 970)],
+        columns = [wide(at("note:readme", span=True), at("2", 370), at("1", 1060), gap=100),
                    wide(at("3", 370), "4", "5", "6", gap=60),
                    wide(at("7", 480), gap=80),
-                   [at("8", 990)],
-                   [at("9", 950)]]
+                   [at("8", 1080)],
+                   [at("9", 1040)]]
         groups = [group("1 · Models", COLORS["train"], "2", "1"),
                   group("2 · Generate", COLORS["generate"], "3", "4", "5", "6", "7", "8", "9")]
         crossings = []
@@ -323,12 +330,15 @@ def blueprint_files(page, built: dict) -> dict:
 
 
 def write_all(server_url: str, out_dir: pathlib.Path, blueprints_dir: pathlib.Path) -> list[pathlib.Path]:
-    from support.frontend import Frontend
+    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
     out_dir.mkdir(parents=True, exist_ok=True)
     blueprints_dir.mkdir(parents=True, exist_ok=True)
     written, built = [], {}
+    # the classic canvas, whatever IDEA_VUE_NODES says: the layout measures its nodes
+    # (tools/arrange_workflow.js), and reserves what the Vue renderer needs from vue_node_sizes.json
+    prepare_user_settings(server_url, {**USER_SETTINGS, "Comfy.VueNodes.Enabled": False})
     with Frontend(server_url) as browser:
-        page = browser.open_page()
+        page = browser.open_page(prepare=False)
         for key, spec in WORKFLOWS.items():
             built[key] = build(page, key)
             written.append(_write(out_dir / spec.file_name, built[key]))

@@ -31,7 +31,7 @@ ROUTES = (0.0, 0.5, 1.0)  # Apply ID-Adapter's weight: 0 is route A (the model e
 SHORT = {0.0: "route A", 0.5: "route B 0.5", 1.0: "route B 1"}
 # the blueprint's nodes are 5..26 in both workflows (tools/blueprints.py cuts them out)
 OUTPUTS = 27  # Save Image and Preview Any per route: 27..32
-OUTPUT_SIZES = {"SaveImage": [220, 200], "PreviewAny": [220, 120]}
+OUTPUT_SIZES = {"SaveImage": [220, 180], "PreviewAny": [220, 120]}
 
 
 def route_nodes(prompt: dict, *, model: list, clip: list, identity: list, reference: list, text: str,
@@ -170,7 +170,7 @@ From the authors' repository (Whslee/ID-EA: its README's commands, train.py, tes
 - {IMAGES_PER_ROUTE} pictures a route (they drew 32 a prompt)
 
 {LIKENESS_LINE}
-""", 300, 440),
+""", 380, 360),
     }
 
 
@@ -201,11 +201,11 @@ def reproduce_layout(ids: dict | None = None) -> dict:
     compare = (ids or {}).get("compare", "compare")
     columns = [
         wide(at("note:readme", span=True), at("2", 420), gap=60),
-        wide(at("3", 420), at("1", 1060), gap=60),
-        wide(at("4", 600), gap=150),
-        wide(at("note:recipe", 0), at("33", 580), gap=40),
-        wide(at("R_ref", 500), at("34", 860), gap=40),
-        wide(at("R_model", 1090), "R_vae", gap=60),
+        wide(at("3", 420), at("1", 1110), gap=60),
+        wide(at("4", 540), gap=150),
+        wide(at("note:recipe", 0), at("33", 510), gap=40),
+        wide(at("R_ref", 417), at("34", 860), gap=40),
+        wide(at("R_model", 1120), "R_vae", gap=60),
         wide(at(compare, 700), gap=80),
         [at(str(k), 0) for k in range(OUTPUTS, OUTPUTS + 6)],
     ]

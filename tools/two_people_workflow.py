@@ -94,7 +94,7 @@ ComfyUI only warns in its console when an `embedding:` file is missing, so keep 
 `{PHOTOS[1]}`). More photos of a person give a steadier reference: join Load Image nodes with Image
 Batch into that person's FaceID Embed. The picture does not need them: with a photo or the face pack
 missing it is still made, and the node that needs it is outlined in red with the message.
-""", 1300, 340),
+""", 1580, 300),
         "check": note("About the likeness numbers", """
 Each **Likeness** node scores one face of the picture against that person's reference photo, and shows
 the number on the node: `face_index` 0 is the leftmost face (A), 1 the next (B). Higher is more alike;
@@ -110,15 +110,15 @@ def two_people_layout() -> dict:
     person A's FaceID Embed and person B's, so the picture reaches each Likeness node without
     crossing the other person's reference."""
     columns = [
-        wide(at("note:readme", 0, span=True), at("1", 429), gap=70),
-        [at("2", 590), "3", "6", "7", "11"],
-        [at("10", 530), at("4", 680), at("8", 858)],
-        [at("5", 680), at("9", 858)],
-        wide(at("12", 740), "14", gap=50),
-        wide(at("R_model", 429), at("13", 502), at("R_negative", 1126), gap=50),
-        wide(at("18", 10), at("R_vae", 396), at("15", 482), at("21", 804), gap=50),
-        wide(at("19", 20), at("16", 376), at("22", 482), at("note:check", 808), gap=60),
-        [at("20", 200), at("17", 534), at("23", 854)],
+        wide(at("note:readme", 0, span=True), at("1", 430), gap=70),
+        [at("2", 560), "3", "6", "7", "11"],
+        [at("10", 500), at("4", 650), at("8", 828)],
+        [at("5", 650), at("9", 828)],
+        wide(at("12", 710), "14", gap=50),
+        wide(at("R_model", 430), at("13", 520), at("R_negative", 1096), gap=50),
+        wide(at("18", 0), at("R_vae", 386), at("15", 482), at("21", 804), gap=50),
+        wide(at("19", 0), at("16", 346), at("22", 482), at("note:check", 808), gap=50),
+        [at("20", 170), at("17", 504), at("23", 824)],
     ]
     groups = [group("1 · Checkpoint, prompts and people", COLORS["train"], "1", "2", "3", "6", "7", "11"),
               group("2 · Each person on their half of the picture", COLORS["photos"], "10", "4", "8", "5", "9",
@@ -128,5 +128,5 @@ def two_people_layout() -> dict:
     reroutes = [reroute(("1", 0), ("R_model",), ("15", 0)),
                 reroute(("11", 0), ("R_negative",), ("15", 2)),
                 reroute(("1", 2), ("R_vae",), ("16", 1))]
-    sizes = {"IDEA_LoadIdentity": [230, 0], "VAEDecode": [210, 0]}
+    sizes = {"IDEA_LoadIdentity": [230, 0], "VAEDecode": [210, 0], "CheckpointLoaderSimple": [226, 0]}
     return layout(columns, groups, notes(), reroutes=reroutes, sizes=sizes)

@@ -3,6 +3,9 @@ where those come from, node and note entries of an API prompt, and the layout th
 tools/arrange_workflow.js carries out in the frontend."""
 from __future__ import annotations
 
+import json
+import pathlib
+
 NAME = "my_person"  # Learn ID Token's default name: the files and `embedding:my_person`
 CHECKPOINTS = {"sd1": "v1-5-pruned-emaonly-fp16.safetensors", "sdxl": "sd_xl_base_1.0.safetensors",
                "sd2": "v2-1_512-ema-pruned.safetensors"}  # sd2: the authors' base, SD2.1-base
@@ -47,9 +50,9 @@ GAP = {"x": 40, "y": 30}
 # a node to fit it: every width the generating frontend measures gets this much more, so the saved
 # layout is the one every tested frontend draws (no node grows over a wire or a neighbour).
 WIDTH_SLACK = 1.07
-# The saved view: scale 1 with the graph's top-left corner clear of the side bar and of the tab bar
-# and floating menu above the canvas, so the Read-me note's heading is the first thing one reads.
-VIEW = {"scale": 1, "offset": [90, 130]}
+# How large the Vue node renderer draws each kind of node (tools/vue_sizes.py measures it in the newest
+# frontend): every node and note is laid out at least that large, so both renderers draw the same boxes.
+VUE_SIZES = json.loads((pathlib.Path(__file__).with_name("vue_node_sizes.json")).read_text(encoding="utf-8"))
 
 
 def node(class_type: str, title: str | None = None, **inputs) -> dict:
@@ -91,7 +94,7 @@ def layout(columns: list, groups: list[dict], notes: dict, crossings: tuple = ()
     other pair of wires that share no node must not cross. sizes: this workflow's own node sizes,
     over NODE_SIZES."""
     return {"columns": columns, "groups": groups, "notes": notes, "sizes": {**NODE_SIZES, **(sizes or {})},
-            "gap": GAP, "view": VIEW, "widthSlack": WIDTH_SLACK,
+            "vueSizes": VUE_SIZES, "gap": GAP, "widthSlack": WIDTH_SLACK,
             "crossings": [list(map(list, pair)) for pair in crossings],
             "reroutes": list(reroutes)}
 

@@ -18,6 +18,10 @@ the visible page by ARIA role and text, as a user or a screen reader meets it. W
   default in 1.32.9, off from 1.49), which raises an alert for a file that fails it.
 - A "Nodes 2.0" banner (localStorage `vueNodesBannerDismissed`) and the minimap would cover part of
   every screenshot; both are switched off.
+- The renderer is a user setting too (`Comfy.VueNodes.Enabled`, "Modern Node Design (Nodes 2.0)"):
+  IDEA_VUE_NODES=1 turns it on for every page (`VUE_NODES`), as a user switching it and reloading
+  does. Its nodes are DOM elements ([data-node-id]), which support/frontend_shown.py and
+  support/workflow_layout.py read where they exist.
 - Missing node types: `loadGraphData` hands its own list to the `afterConfigureGraph` extension hook;
   it is read besides checking `LiteGraph.registered_node_types` directly.
 - Toasts are collected as the page shows them: leaf elements of role alert or status with text.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 import re
 import urllib.request
@@ -43,9 +48,13 @@ READY_TIMEOUT_MS = 60_000
 STARTUP_SETTLE_MS = 500  # late start-up messages
 FIRST_RUN_TIMEOUT_MS = 15_000  # the first-run template browser opens seconds after the app is ready
 
-# Server-side user settings that keep the first-run UI (template browser, minimap) off the canvas and
-# have the frontend check every workflow file against its schema.
-USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Validation.Workflows": True}
+# The node renderer under test: the classic canvas, or with IDEA_VUE_NODES=1 the Vue node renderer
+# ("Nodes 2.0": each node a DOM element, [data-node-id]), switched by the user setting a user switches.
+VUE_NODES = os.environ.get("IDEA_VUE_NODES", "") == "1"
+# Server-side user settings that keep the first-run UI (template browser, minimap) off the canvas, have
+# the frontend check every workflow file against its schema, and choose the renderer.
+USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Validation.Workflows": True,
+                 "Comfy.VueNodes.Enabled": VUE_NODES}
 LOCAL_STORAGE = {"vueNodesBannerDismissed": "true"}
 
 # Same-origin files a fresh user directory legitimately lacks; the frontend asks for them and falls
@@ -292,8 +301,6 @@ class Frontend:
 
     def __init__(self, server_url: str, width: int = 1600, height: int = 900):
         self.url = server_url.rstrip("/")
-        parts = urlsplit(self.url)
-        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.viewport = {"width": width, "height": height}
         self._playwright = self._browser = None
 
@@ -317,33 +324,40 @@ class Frontend:
             self._playwright.stop()
         self._browser = self._playwright = None
 
-    def _route(self, route) -> None:
-        """Keep the page on the ComfyUI server: anything else fails at once, not after a DNS wait."""
-        parts = urlsplit(route.request.url)
-        if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == self.origin:
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
+    @staticmethod
+    def _route(origin: str):
+        """Keep the page on its ComfyUI server: anything else fails at once, not after a DNS wait."""
+        def route_(route) -> None:
+            parts = urlsplit(route.request.url)
+            if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == origin:
+                route.continue_()
+            else:
+                route.abort("blockedbyclient")
+        return route_
 
     def open_page(self, prepare: bool = True, size: tuple[int, int] | None = None,
-                  wait_for_dialog: bool = False) -> FrontendPage:
+                  wait_for_dialog: bool = False, server_url: str | None = None) -> FrontendPage:
         """A new tab with the app ready, the first-run UI off (unless `prepare` is False) and
         start-up messages and dialogs set aside; `size`: its viewport, if not the browser's;
-        `wait_for_dialog`: wait (up to FIRST_RUN_TIMEOUT_MS) for a dialog to open at start-up."""
+        `wait_for_dialog`: wait (up to FIRST_RUN_TIMEOUT_MS) for a dialog to open at start-up;
+        `server_url`: another ComfyUI server than the browser's (playwright runs one browser a thread)."""
         if self._browser is None:
             raise RuntimeError("use Frontend as a context manager")
+        url = server_url.rstrip("/") if server_url else self.url
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
         if prepare:
-            prepare_user_settings(self.url)
+            prepare_user_settings(url)
         viewport = {"width": size[0], "height": size[1]} if size else self.viewport
         context = self._browser.new_context(viewport=viewport)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=self.origin)  # "Copy URL"
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)  # "Copy URL"
         context.add_init_script(_INIT_SCRIPT % {"storage": json.dumps(LOCAL_STORAGE)})
-        context.route("**/*", self._route)
+        context.route("**/*", self._route(origin))
         page = context.new_page()
-        log_ = _Log(self.origin)
+        log_ = _Log(origin)
         page.on("console", log_.on_console)
         page.on("pageerror", log_.on_page_error)
-        page.goto(self.url + "/")
+        page.goto(url + "/")
         page.wait_for_function(_READY, timeout=READY_TIMEOUT_MS)
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(STARTUP_SETTLE_MS)

@@ -16,6 +16,9 @@ a screen reader) meets them:
   when the server rejected it; 1.49+ also when a file it names is missing, and a subgraph node
   whose inner node was rejected, which 1.32.9 does not outline).
 - `template_cards` and `search_nodes`: the template browser and the node search box.
+- `node_texts` and `pack_node_marks`: the text boxes a node shows, and what shows on the pack's nodes
+  besides the node itself (a picture, an error box), under either renderer: the classic canvas (DOM
+  widgets float over it) or the Vue node renderer (each node a [data-node-id] element).
 """
 from __future__ import annotations
 
@@ -52,10 +55,12 @@ _PANEL_SECTIONS = """() => Array.from(document.querySelectorAll('section')).filt
 DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
   .map(d => d.innerText.replace(/\\s+/g, ' ').trim())"""
 
-# A node's box on screen, after centring the view on it (in the graph the canvas shows: the root, or
-# a subgraph opened on it).
+# A node's box on screen, after centring the view on it at scale 1 (in the graph the canvas shows: the
+# root, or a subgraph opened on it). A workflow opens fitted to the window, where 1.32.9's 1 px outline
+# is drawn too thin to read.
 _NODE_ON_SCREEN = """(id) => {
   const node = app.canvas.graph.getNodeById(id);
+  app.canvas.ds.scale = 1;
   app.canvas.centerOnNode(node);
   app.canvas.setDirty(true, true);
   const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
@@ -208,7 +213,8 @@ def queue(page) -> Queued:
 
 
 def red_outline(page, node_id, margin: int = 14) -> int:
-    """Red pixels in the ring of `margin` px around node `node_id` on screen, the view centred on it."""
+    """Red pixels in the ring of `margin` px around node `node_id` on screen, the view centred on it at
+    scale 1."""
     import numpy as np
     from PIL import Image
     x, y, w, h = page.evaluate(_NODE_ON_SCREEN, int(node_id))
@@ -286,3 +292,85 @@ def search_nodes(page, query: str, settle_ms: int = 800, choose: bool = False) -
     page.keyboard.press("Enter")
     page.wait_for_function("(n) => app.graph.nodes.length > n", arg=before, timeout=10_000)
     return found
+
+
+# The text boxes the user sees on node `id`: each visible <textarea> whose middle lies in the node's box
+# on screen and is the topmost element there (not covered by another node, a menu or a dialog). The view
+# is first set to scale 1 and centred on the node, where every frontend draws its widgets.
+_NODE_TEXTS = """async (id) => {
+  const node = app.canvas.graph.getNodeById(id);
+  app.canvas.ds.scale = 1;
+  app.canvas.centerOnNode(node);
+  app.canvas.setDirty(true, true);
+  await new Promise(r => setTimeout(r, 400));
+  const el = document.querySelector(`[data-node-id="${id}"]`);
+  let box;
+  if (el) {
+    const b = el.getBoundingClientRect();
+    box = [b.left, b.top, b.right, b.bottom];
+  } else {
+    const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
+    const a = ds.convertOffsetToCanvas([x, y]), z = ds.convertOffsetToCanvas([x + w, y + h]);
+    box = [c.left + a[0], c.top + a[1], c.left + z[0], c.top + z[1]];
+  }
+  return Array.from(document.querySelectorAll('textarea')).filter(t => {
+    const b = t.getBoundingClientRect();
+    if (!b.width || !b.height) return false;
+    const cx = b.left + b.width / 2, cy = b.top + b.height / 2;
+    if (cx < box[0] || cx > box[2] || cy < box[1] || cy > box[3]) return false;
+    const top = document.elementFromPoint(cx, cy);
+    return !!top && (top === t || t.contains(top));
+  }).map(t => t.value);
+}"""
+
+
+def node_texts(page, node_id) -> list[str]:
+    """The texts of the text boxes shown on node `node_id` (of the graph the canvas shows)."""
+    return page.evaluate(_NODE_TEXTS, int(node_id))
+
+
+# What shows on this pack's nodes (types IDEA_*, and blueprint nodes) besides the node itself, in the
+# graph the canvas shows: a picture (the canvas draws node.imgs; a Vue node shows the <img> or <video>
+# in its element, and never node.imgs), an error outline (node.has_errors), or one of the Vue
+# renderer's error boxes and notices.
+ERROR_TEXTS = ("Image failed to load", "Image does not exist", "Error loading image", "Node Render Error",
+               "Node Content Error", "Node Widgets Error", "Issues")
+_MARKS = """const marksOf = (graph, errorTexts) => {
+  const out = {};
+  for (const n of graph.nodes) {
+    if (!(String(n.type).startsWith('IDEA_') || n.subgraph)) continue;
+    const marks = [];
+    if (n.has_errors) marks.push('error outline');
+    const el = document.querySelector(`[data-node-id="${n.id}"]`);
+    if (!el && n.imgs && n.imgs.length) marks.push('picture');  // the canvas draws node.imgs
+    if (el) {  // a Vue node shows what its element holds
+      if (el.querySelector('img, video')) marks.push('picture');
+      if (el.querySelector('.node-error, [data-testid^="error"]')) marks.push('error box');
+      const lines = el.innerText.split('\\n').map(l => l.trim());
+      marks.push(...errorTexts.filter(t => lines.includes(t)));
+    }
+    if (marks.length) out[`${n.title} (#${n.id})`] = [...new Set(marks)];
+  }
+  return out;
+};"""
+_PACK_NODE_MARKS = f"""(errorTexts) => {{ {_MARKS} return marksOf(app.canvas.graph, errorTexts); }}"""
+# The same inside each blueprint node of the root graph, each opened as a user does (double click), then
+# the root graph shown again: {blueprint node's title: marks}.
+_MARKS_INSIDE_BLUEPRINTS = f"""async (errorTexts) => {{
+  {_MARKS}
+  const root = app.canvas.graph, out = {{}};
+  for (const node of root.nodes.filter(n => n.subgraph)) {{
+    app.canvas.openSubgraph(node.subgraph, node);
+    await new Promise(r => setTimeout(r, 600));
+    out[node.title] = marksOf(app.canvas.graph, errorTexts);
+    app.canvas.setGraph(root);
+    await new Promise(r => setTimeout(r, 300));
+  }}
+  return out;
+}}"""
+
+
+def pack_node_marks(page, inside_blueprints: bool = False) -> dict:
+    """{node: what shows on it besides the node} for this pack's nodes in the graph the canvas shows
+    (empty when none shows anything); with `inside_blueprints`, {blueprint node: that} inside each."""
+    return page.evaluate(_MARKS_INSIDE_BLUEPRINTS if inside_blueprints else _PACK_NODE_MARKS, list(ERROR_TEXTS))

@@ -6,6 +6,11 @@ whose control points sit a quarter of the end-to-end distance out along each end
 from an output, left into an input: LiteGraph's SPLINE_LINK). Python then checks what a person sees:
 wires that run right to left, wires hidden behind a node or note, wires that cross, overlapping
 nodes, groups or titles, and two nodes with one title.
+
+Under the Vue node renderer each node is a DOM element ([data-node-id]) as large as its content, so
+SHOWN_GEOMETRY_JS reads the boxes off those elements (LiteGraph's own boxes where the canvas draws
+the nodes), in the graph the canvas shows and inside every blueprint node (`INSIDE_BLUEPRINTS_JS`);
+ON_SCREEN_JS says where all of it lies in the window.
 """
 from __future__ import annotations
 
@@ -28,6 +33,64 @@ GEOMETRY_JS = """() => {
   }
   const groups = g.groups.map(gr => ({title: gr.title, rect: Array.from(gr._bounding)}));
   return {nodes, links, groups};
+}"""
+
+# The boxes of the nodes as drawn (canvas units): a node's [data-node-id] element where the Vue renderer
+# draws it, else LiteGraph's bounding box; the groups' frames (drawn on the canvas by both renderers).
+_SHOWN_BOXES = """const shownBoxes = (g) => {
+  const ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
+  const nodes = g.nodes.map(n => {
+    const el = document.querySelector(`[data-node-id="${n.id}"]`);
+    let rect = Array.from(n.boundingRect);
+    if (el) {
+      const b = el.getBoundingClientRect();
+      rect = [(b.left - c.left) / ds.scale - ds.offset[0], (b.top - c.top) / ds.scale - ds.offset[1],
+              b.width / ds.scale, b.height / ds.scale];
+    }
+    return {id: n.id, type: n.type, title: n.title, rect, dom: !!el,
+            titled: n.constructor.title_mode !== LiteGraph.NO_TITLE};
+  });
+  return {nodes, links: [], groups: g.groups.map(gr => ({title: gr.title, rect: Array.from(gr._bounding)}))};
+};"""
+
+# The shown boxes of the graph on the canvas (links left out: the wire rules are the classic canvas's).
+SHOWN_GEOMETRY_JS = f"""async () => {{
+  {_SHOWN_BOXES}
+  await new Promise(r => setTimeout(r, 300));  // the Vue nodes lay themselves out
+  return shownBoxes(app.canvas.graph);
+}}"""
+
+# The shown boxes inside each blueprint node of the root graph, each opened as a user does (double click:
+# LGraphCanvas.openSubgraph), then the root graph shown again.
+INSIDE_BLUEPRINTS_JS = f"""async () => {{
+  {_SHOWN_BOXES}
+  const root = app.canvas.graph, out = [];
+  for (const node of root.nodes.filter(n => n.subgraph)) {{
+    app.canvas.openSubgraph(node.subgraph, node);
+    await new Promise(r => setTimeout(r, 600));
+    out.push({{blueprint: node.title, ...shownBoxes(app.canvas.graph)}});
+    app.canvas.setGraph(root);
+    await new Promise(r => setTimeout(r, 300));
+  }}
+  return out;
+}}"""
+
+# Where the canvas, and every node's and group's box, lie in the window (CSS px), and which element is
+# on top at the middle of each node's title bar (a side bar, menu or dialog covering it would be).
+ON_SCREEN_JS = """() => {
+  const ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
+  const toScreen = ([x, y, w, h]) => { const a = ds.convertOffsetToCanvas([x, y]), b = ds.convertOffsetToCanvas([x + w, y + h]);
+    return [c.left + a[0], c.top + a[1], b[0] - a[0], b[1] - a[1]]; };
+  const nodes = app.canvas.graph.nodes.map(n => {
+    const el = document.querySelector(`[data-node-id="${n.id}"]`);
+    const b = el ? el.getBoundingClientRect() : null;
+    const rect = b ? [b.left, b.top, b.width, b.height] : toScreen(Array.from(n.boundingRect));
+    const top = document.elementFromPoint(rect[0] + rect[2] / 2, rect[1] + Math.min(12, rect[3] / 2));
+    return {title: `${n.title} (#${n.id})`, rect,
+            titleSeen: !!top && (top === app.canvas.canvas || (!!el && el.contains(top)))};
+  });
+  return {canvas: [c.left, c.top, c.width, c.height], scale: ds.scale, nodes,
+          groups: app.canvas.graph.groups.map(g => ({title: g.title, rect: toScreen(Array.from(g._bounding))}))};
 }"""
 
 NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
