@@ -160,7 +160,7 @@ def test_cuda_without_a_gpu_stops_with_a_clear_message():
 
 
 def test_enhancer_face_share_bench_reports_structure_and_gradients(cache_dir):
-    """bench/enhancer_face_share.py (the README's measurement of what the face contributes) keeps
+    """bench/enhancer_face_share.py (docs/design.md's measurement of what the face contributes) keeps
     running: both stages, equal rows of Z, a face share within its structural bound, every group."""
     tiny_models.tiny_sd15_checkpoint(cache_dir)
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "enhancer_face_share.py"), "--tiny", "--steps", "2",

@@ -256,22 +256,22 @@ def test_default_name_list_is_the_released_one_with_its_repeats():
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def readme_count_of(list_path: pathlib.Path) -> int:
-    """The number of names the README gives for the list it names by this path (the number before
-    "names"/"people" in the 200 characters before the path)."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def documented_count_of(list_path: pathlib.Path) -> int:
+    """The number of names the node reference (docs/nodes.md, ID-Enhancer) gives for the list it names
+    by this path (the number before "names"/"people" in the 200 characters before the path)."""
+    reference = (REPO / "docs" / "nodes.md").read_text(encoding="utf-8")
     relative = list_path.resolve().relative_to(REPO).as_posix()
-    for mention in re.finditer(re.escape(relative), readme):
-        window = readme[max(0, mention.start() - 200):mention.start()]
+    for mention in re.finditer(re.escape(relative), reference):
+        window = reference[max(0, mention.start() - 200):mention.start()]
         counts = re.findall(r"(\d[\d,]*)\s+(?:[\w'-]+\s+){0,3}?(?:names|people)\b", window)
         if counts:
             return int(counts[-1].replace(",", ""))
-    raise AssertionError(f"the README does not say how many names the default list {relative} holds")
+    raise AssertionError(f"docs/nodes.md does not say how many names the default list {relative} holds")
 
 
-def test_the_default_name_list_holds_as_many_names_as_the_readme_says():
+def test_the_default_name_list_holds_as_many_names_as_the_node_reference_says():
     names = load_name_list()
-    assert len(names) == readme_count_of(NAME_LIST_PATH)
+    assert len(names) == documented_count_of(NAME_LIST_PATH)
 
 
 def test_name_list_reader_skips_comments_and_blanks(tmp_path):

@@ -1,9 +1,9 @@
 """Fifty queued prompts, good and bad mixed, through one server: each ends with the right status, and
 after the first ten the server's resident memory and open file handles stop growing.
 
-Bound (stated in the README): resident memory may grow by at most RSS_BOUND_MIB between the end of
-prompt 10 and the end of prompt 50; open file descriptors not at all (FD_SLACK for a connection
-that happens to be open while counting).
+Bound (stated in docs/guarantees.md, "A server that holds"): resident memory may grow by at most
+RSS_BOUND_MIB between the end of prompt 10 and the end of prompt 50; open file descriptors not at all
+(FD_SLACK for a connection that happens to be open while counting).
 
 How it is measured, so that the number says something about the pack: the server is this test's own
 (the suite's shared server holds whatever models earlier tests loaded), the prompts are queued in

@@ -161,8 +161,8 @@ def test_workflow_has_notes_saying_where_the_models_go_and_come_from(name):
     assert all(MAKE.MODEL_SOURCES[c][1] in text for c in checkpoints)
 
 
-def test_sdxl_trains_at_the_batch_the_readme_targets(object_info):
-    """README, Performance: SDXL at 1024 px, batch 4, within 24 GiB."""
+def test_sdxl_trains_at_the_batch_the_performance_targets_name(object_info):
+    """docs/performance.md, Targets: SDXL at 1024 px, batch 4, within 24 GiB."""
     prompt = wf.to_api(wf.load("idea_sdxl"), object_info)
     [learn] = [e["inputs"] for e in prompt.values() if e["class_type"] == "IDEA_LearnIDToken"]
     assert learn["batch_size"] == 4 and learn["resolution"] == 1024
