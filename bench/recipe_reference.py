@@ -56,8 +56,9 @@ class _Table:
 
 
 def _text_attention(device: torch.device):
-    """CUDA only: backward through the host's CLIP attention fails in the memory-efficient kernel
-    (host.md); the text encoder is run with the other kernels, the UNet keeps the default."""
+    """CUDA only: backward through the host's CLIP attention fails in PyTorch's memory-efficient
+    kernel ("attn_bias is not correctly aligned", the 77x77 causal mask); the text encoder is run with
+    the other kernels, the UNet keeps the default."""
     if device.type != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel

@@ -29,7 +29,7 @@ ACTIONS = ("stop", "warn", "drop")
 # recogniser's embedding size. 128 = OpenCV's SFace: strangers measured at most 0.32 (13 faces), the
 # same person at least 0.74 pairwise; OpenCV's own verification threshold for it is 0.363.
 # 512 = insightface's ArcFace packs (antelopev2, buffalo_l): lower, as they score the same person
-# lower; not measured here (no ArcFace model can be had offline), see the README.
+# lower; not measured here (no ArcFace model can be had offline), see docs/nodes.md, FaceID Embed.
 THRESHOLDS = {128: 0.40, 512: 0.25}
 DEFAULT_THRESHOLD = 0.30  # another recogniser: between the two
 

@@ -21,7 +21,7 @@ from insightface.model_zoo.retinaface import RetinaFace  # noqa: E402
 from support import real_faces, synthetic_faces  # noqa: E402
 
 PROVIDERS = ["CPUExecutionProvider"]
-SAME_PERSON_MIN = 0.6  # measured 0.74-0.81 (docs/faces.md)
+SAME_PERSON_MIN = 0.6  # measured 0.74-0.81 (docs/development.md, "Test faces and face models")
 OTHER_PERSON_MAX = 0.45  # measured <= 0.32
 
 
