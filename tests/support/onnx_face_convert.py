@@ -1,6 +1,7 @@
 """Graph rewrites that let the unmodified insightface 0.7.3 loader run OpenCV-Zoo's SFace and YuNet.
 
-insightface routes ONNX files by signature and normalises inputs its own way (docs/development.md, "Test faces and face models"):
+insightface routes ONNX files by signature and normalises inputs its own way (docs/development.md,
+"Test faces and face models"):
 - SFace lists stale graph inputs (old weight names) that onnxruntime would demand at run time, and
   its own normalisation (`_minusscalar0`, `_mulscalar0`) sits deep in the node list, where
   insightface's "first 8 nodes" check misses it and would normalise twice.
