@@ -21,35 +21,30 @@ What a reader of the canvas needs, and what the shared helpers below give every 
   adding a node type, a title or a note), so the same boxes serve the classic canvas and the Vue
   nodes, and nothing overlaps in either.
 
-    python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
+    python -m tools.make_workflows [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
 
-Without --url a throw-away server with this pack is started. Needs the provisioned host and
-/usr/bin/chromium (see tests/support/frontend.py).
+Run from the repository root. Without --url a throw-away server with this pack is started. Needs
+the provisioned host and /usr/bin/chromium (see tests/support/frontend.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import pathlib
-import sys
 from dataclasses import dataclass
 from typing import Callable
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
+from . import blueprint_workflows, route_workflows, two_people_workflow
+from .blueprints import BLUEPRINTS, TWO_PEOPLE_OFFSET, as_blueprint, convert, fixed_ids, saved_from_start
+from .harness import support
 
-# (tools/ is no package: found through sys.path; FACE_PACKS is imported for the tests, which read the
-# workflows' facts from this module)
-from workflow_parts import (  # noqa: E402
+# (FACE_PACKS is imported for the tests, which read the workflows' facts from this module)
+from .workflow_parts import (
     BATCH, CFG, CHECKPOINTS, COLORS, CONTROLNET, FACE_PACK_LINE, FACE_PACKS, LABELS, MODEL_SOURCES, NAME,
-    NEGATIVE, PHOTO, POSE_IMAGE, POSITIVE, SIZES, at, attach_model_sources, checkpoint_line, group, layout,
-    models_note, node, note, result_lines, wide)
-import blueprint_workflows  # noqa: E402
-import route_workflows  # noqa: E402
-import two_people_workflow  # noqa: E402
-from blueprints import (BLUEPRINTS, TWO_PEOPLE_OFFSET, as_blueprint, convert, fixed_ids,  # noqa: E402
-                        saved_from_start)
+    NEGATIVE, PHOTO, POSE_IMAGE, POSITIVE, SIZES, TOP, at, attach_model_sources, checkpoint_line, columns, group,
+    layout, models_note, node, note, result_lines, wide)
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # ---- the prompts ----
 
@@ -184,58 +179,126 @@ late steps.
 
 # ---- layouts: columns left to right, groups framing their members ----
 
+class TrainNodes:
+    """The node ids train_and_generate gives, by what each node is."""
+    CHECKPOINT, PHOTO, FACE, ENHANCER, LEARN, LOSS, ADAPTER = "1", "2", "5", "7", "8", "9", "10"
+    PROMPT, NEGATIVE, LATENT, SAMPLER, DECODE, SAVE, LIKENESS = "11", "12", "13", "14", "15", "16", "17"
+
+
+class TrainRows:
+    """Where boxes start in workflows 1 and 4 (canvas y; each box starts no higher). The reference's wire
+    from FaceID Embed to Face Similarity runs in the lane just above FACE_SIDE, the checkpoint's VAE to
+    VAE Decode in the lane above CHECKPOINT."""
+    FACE_SIDE = 406  # the photo and FaceID Embed, below the Read-me spanning the first four columns
+    CHECKPOINT = 1140  # Load Checkpoint, below the face side: its wires enter the nodes from below
+    ENHANCER = 540
+    LEARN = 510
+    LATENT = 220  # Empty Latent Image, above the reference's lane (its one crossing)
+    LOSS = 480  # the loss preview, then the two prompts below it
+    ADAPTER = 980
+    SAMPLER = 880
+    DECODE = 1210  # VAE Decode, down at the checkpoint's VAE lane
+    LIKENESS = 386  # Face Similarity, below the reference's lane, with Save Image below it
+
+
 def train_layout(arch: str) -> dict:
     """Two lanes keep the long wires clear of every node: FaceID Embed's reference to Face Similarity
     runs along the top of the flow (only notes and Empty Latent Image sit above it), the checkpoint's
     VAE to VAE Decode along the bottom; the face side enters the nodes from above, the checkpoint from
     below. The Read-me spans the first four columns, so it is short enough for the whole flow to fit
     the frontend's Fit View with its text drawn."""
-    columns = [
-        [at("note:readme", span=True), at("2", 406)],
-        wide(at("5", 406), at("1", 1140), gap=50),
-        wide(at("7", 540), gap=150),
-        wide(at("8", 510), gap=50),
-        wide(at("note:train", 0), at("13", 220), at("9", 480), "11", "12", at("10", 980), gap=70),
-        wide(at("14", 880), gap=70),
-        wide(at("15", 1210), gap=60),
-        [at("note:check", 0), at("17", 386), "16"],
-    ]
-    groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),
-              group("2 · Learn the person", COLORS["train"], "7", "8"),
-              group("3 · Generate with it", COLORS["generate"], "13", "9", "10", "11", "12", "14", "15"),
-              group("4 · Look and compare", COLORS["check"], "17", "16")]
+    n, y = TrainNodes, TrainRows
+    flow = columns(
+        photo=[at("note:readme", span=True), at(n.PHOTO, y.FACE_SIDE)],
+        face_and_checkpoint=wide(at(n.FACE, y.FACE_SIDE), at(n.CHECKPOINT, y.CHECKPOINT), gap=50),
+        enhancer=wide(at(n.ENHANCER, y.ENHANCER), gap=150),
+        learn=wide(at(n.LEARN, y.LEARN), gap=50),
+        prompts_and_adapter=wide(at("note:train", TOP), at(n.LATENT, y.LATENT), at(n.LOSS, y.LOSS), n.PROMPT, n.NEGATIVE,
+                     at(n.ADAPTER, y.ADAPTER), gap=70),
+        sampler=wide(at(n.SAMPLER, y.SAMPLER), gap=70),
+        decode=wide(at(n.DECODE, y.DECODE), gap=60),
+        check_and_save=[at("note:check", TOP), at(n.LIKENESS, y.LIKENESS), n.SAVE],
+    )
+    groups = [group("1 · Photo and checkpoint", COLORS["photos"], n.PHOTO, n.FACE, n.CHECKPOINT),
+              group("2 · Learn the person", COLORS["train"], n.ENHANCER, n.LEARN),
+              group("3 · Generate with it", COLORS["generate"], n.LATENT, n.LOSS, n.ADAPTER, n.PROMPT, n.NEGATIVE,
+                    n.SAMPLER, n.DECODE),
+              group("4 · Look and compare", COLORS["check"], n.LIKENESS, n.SAVE)]
     # Empty Latent Image has no input, so it waits above the top lane; its wire down to the sampler is
     # the one that crosses the reference's lane.
-    return layout(columns, groups, train_notes(arch), crossings=[(("13", "14"), ("5", "17"))])
+    return layout(flow, groups, train_notes(arch), crossings=[((n.LATENT, n.SAMPLER), (n.FACE, n.LIKENESS))])
+
+
+class SavedNodes:
+    """The node ids saved_identity gives, by what each node is (the pose nodes only with a ControlNet)."""
+    CHECKPOINT, IDENTITY, ADAPTER, PROMPT, NEGATIVE, LATENT, SAMPLER, DECODE, SAVE = map(str, range(1, 10))
+    CONTROLNET, POSE, APPLY_CONTROLNET = "10", "11", "12"
+
+
+class SavedRows:
+    """Where boxes start in workflow 2 (canvas y; each box starts no higher): the checkpoint low, so
+    its VAE runs along the bottom to VAE Decode, the rest above it."""
+    MODELS = 370  # Load Identity and Apply ID-Adapter, below the Read-me
+    CHECKPOINT = 1060
+    SAMPLER = 480
+    DECODE = 1080  # VAE Decode, at the checkpoint's VAE lane
+    SAVE = 1040
+
+
+class PoseRows:
+    """Where boxes start in workflow 3 (canvas y; each box starts no higher), the pose nodes in their
+    own column between the prompts and Apply ControlNet."""
+    CHECKPOINT = 460  # below the Read-me, Load Identity under it
+    IDENTITY = 1028
+    PROMPTS = 400  # the two prompts, Apply ID-Adapter below them
+    ADAPTER = 750
+    CONTROLNET = 610
+    POSE = 868
+    APPLY_CONTROLNET = 510
+    LATENT = 1046
+    SAMPLER = 710
+    DECODE = 410
+    SAVE = 390
 
 
 def saved_layout(controlnet: bool) -> dict:
     """The checkpoint's VAE runs along the bottom to VAE Decode; the rest flows above it."""
+    n = SavedNodes
     if controlnet:
-        columns = [[at("note:readme", span=True), at("1", 460), at("2", 1028)],
-                   wide(at("4", 400), "5", at("3", 750), gap=60),
-                   [at("10", 610), at("11", 868)],
-                   wide(at("12", 510), at("6", 1046), gap=60),
-                   wide(at("7", 710), gap=80),
-                   [at("8", 410)],
-                   [at("9", 390)]]
-        groups = [group("1 · Models", COLORS["train"], "1", "2"),
-                  group("2 · Prompts", COLORS["generate"], "4", "5", "3"),
-                  group("3 · Pose", COLORS["photos"], "10", "11"),
-                  group("4 · Generate in the pose", COLORS["generate"], "12", "6", "7", "8", "9")]
+        y = PoseRows
+        flow = columns(
+            models=[at("note:readme", span=True), at(n.CHECKPOINT, y.CHECKPOINT), at(n.IDENTITY, y.IDENTITY)],
+            prompts=wide(at(n.PROMPT, y.PROMPTS), n.NEGATIVE, at(n.ADAPTER, y.ADAPTER), gap=60),
+            pose=[at(n.CONTROLNET, y.CONTROLNET), at(n.POSE, y.POSE)],
+            apply_pose=wide(at(n.APPLY_CONTROLNET, y.APPLY_CONTROLNET), at(n.LATENT, y.LATENT), gap=60),
+            sampler=wide(at(n.SAMPLER, y.SAMPLER), gap=80),
+            decode=[at(n.DECODE, y.DECODE)],
+            save=[at(n.SAVE, y.SAVE)],
+        )
+        groups = [group("1 · Models", COLORS["train"], n.CHECKPOINT, n.IDENTITY),
+                  group("2 · Prompts", COLORS["generate"], n.PROMPT, n.NEGATIVE, n.ADAPTER),
+                  group("3 · Pose", COLORS["photos"], n.CONTROLNET, n.POSE),
+                  group("4 · Generate in the pose", COLORS["generate"], n.APPLY_CONTROLNET, n.LATENT, n.SAMPLER,
+                        n.DECODE, n.SAVE)]
         # the pose column sits between the prompts and Apply ControlNet: the adapted model and the
         # checkpoint's VAE pass it on their way right, once each
-        crossings = [(("3", "7"), ("11", "12")), (("1", "8"), ("4", "12"))]
+        crossings = [((n.ADAPTER, n.SAMPLER), (n.POSE, n.APPLY_CONTROLNET)),
+                     ((n.CHECKPOINT, n.DECODE), (n.PROMPT, n.APPLY_CONTROLNET))]
     else:
-        columns = [wide(at("note:readme", span=True), at("2", 370), at("1", 1060), gap=100),
-                   wide(at("3", 370), "4", "5", "6", gap=60),
-                   wide(at("7", 480), gap=80),
-                   [at("8", 1080)],
-                   [at("9", 1040)]]
-        groups = [group("1 · Models", COLORS["train"], "2", "1"),
-                  group("2 · Generate", COLORS["generate"], "3", "4", "5", "6", "7", "8", "9")]
+        y = SavedRows
+        flow = columns(
+            models=wide(at("note:readme", span=True), at(n.IDENTITY, y.MODELS), at(n.CHECKPOINT, y.CHECKPOINT),
+                        gap=100),
+            prompts=wide(at(n.ADAPTER, y.MODELS), n.PROMPT, n.NEGATIVE, n.LATENT, gap=60),
+            sampler=wide(at(n.SAMPLER, y.SAMPLER), gap=80),
+            decode=[at(n.DECODE, y.DECODE)],
+            save=[at(n.SAVE, y.SAVE)],
+        )
+        groups = [group("1 · Models", COLORS["train"], n.IDENTITY, n.CHECKPOINT),
+                  group("2 · Generate", COLORS["generate"], n.ADAPTER, n.PROMPT, n.NEGATIVE, n.LATENT, n.SAMPLER,
+                        n.DECODE, n.SAVE)]
         crossings = []
-    return layout(columns, groups, saved_notes(controlnet), crossings)
+    return layout(flow, groups, saved_notes(controlnet), crossings)
 
 
 @dataclass(frozen=True)
@@ -330,14 +393,14 @@ def blueprint_files(page, built: dict) -> dict:
 
 
 def write_all(server_url: str, out_dir: pathlib.Path, blueprints_dir: pathlib.Path) -> list[pathlib.Path]:
-    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
+    frontend = support("frontend")
     out_dir.mkdir(parents=True, exist_ok=True)
     blueprints_dir.mkdir(parents=True, exist_ok=True)
     written, built = [], {}
     # the classic canvas, whatever IDEA_VUE_NODES says: the layout measures its nodes
     # (tools/arrange_workflow.js), and reserves what the Vue renderer needs from vue_node_sizes.json
-    prepare_user_settings(server_url, {**USER_SETTINGS, "Comfy.VueNodes.Enabled": False})
-    with Frontend(server_url) as browser:
+    frontend.prepare_user_settings(server_url, {**frontend.USER_SETTINGS, "Comfy.VueNodes.Enabled": False})
+    with frontend.Frontend(server_url) as browser:
         page = browser.open_page(prepare=False)
         for key, spec in WORKFLOWS.items():
             built[key] = build(page, key)
@@ -363,9 +426,8 @@ def main() -> None:
     else:
         import tempfile
 
-        from support.server import ComfyServer
         with tempfile.TemporaryDirectory(prefix="idea-workflows-") as base:
-            server = ComfyServer(pathlib.Path(base))
+            server = support("server").ComfyServer(pathlib.Path(base))
             server.start()
             try:
                 paths = write_all(server.url, args.out, args.blueprints)
