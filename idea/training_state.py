@@ -15,7 +15,8 @@ import os
 import torch
 from safetensors import safe_open
 
-from .identity_file import check_container, serialize, write_atomically
+from .safetensors_checks import check_container
+from .safetensors_writes import serialize, write_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -17,20 +17,21 @@ sys.path.insert(0, str(REPO / "tests"))  # the `support` helpers
 from support import paths  # noqa: E402
 
 
-def _load_idea_standalone():
-    """Import idea/ as the top-level package `idea` without putting the repo root on sys.path
-    (the repo's own nodes/ would shadow the host's `nodes` module)."""
-    if "idea" in sys.modules:
-        return sys.modules["idea"]
+def _load_standalone(package: str):
+    """Import the repo's folder `package` as the top-level package of that name without putting the
+    repo root on sys.path (the repo's own nodes/ would shadow the host's `nodes` module)."""
+    if package in sys.modules:
+        return sys.modules[package]
     spec = importlib.util.spec_from_file_location(
-        "idea", REPO / "idea" / "__init__.py", submodule_search_locations=[str(REPO / "idea")])
+        package, REPO / package / "__init__.py", submodule_search_locations=[str(REPO / package)])
     module = importlib.util.module_from_spec(spec)
-    sys.modules["idea"] = module
+    sys.modules[package] = module
     spec.loader.exec_module(module)
     return module
 
 
-_load_idea_standalone()
+_load_standalone("idea")
+_load_standalone("tools")  # the workflow generators (tests/support/tools.py)
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def test_training_captions_are_what_the_host_encodes_for_embedding_name(host, fl
     encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, layout)
     vectors = {k: v + 0.01 * torch.randn(v.shape, generator=torch.Generator().manual_seed(5))
                for k, v in new_identity.token_vectors.items()}
-    host.pack_module("idea.identity_file").save_embedding_for_prompts(
+    host.pack_module("idea.identity_writing").save_embedding_for_prompts(
         vectors, host.base / "models" / "embeddings" / "flux_caption_check.safetensors", overwrite=True)
     with torch.inference_mode():
         encoder.prepare()

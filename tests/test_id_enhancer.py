@@ -106,7 +106,7 @@ def test_load_identity_reads_files_from_models_idea(host, sd15):
     _, clip, _ = sd15
     identity = run_enhancer(host, clip, seed=3)
     folder = host.base / "models" / "idea"
-    host.pack_module("idea.identity_file").save_identity(identity, folder / "alice.safetensors")
+    host.pack_module("idea.identity_writing").save_identity(identity, folder / "alice.safetensors")
     options = host.node("IDEA_LoadIdentity").INPUT_TYPES()["required"]["identity_file"][1]["options"]
     assert "alice.safetensors" in options
     (loaded,) = host.run("IDEA_LoadIdentity", identity_file="alice.safetensors")

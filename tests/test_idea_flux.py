@@ -10,7 +10,8 @@ from idea.adapter import IDAdapter, adapt_by_chunks
 from idea.archs import ARCH_ENCODER_KEYS, base_arch
 from idea.flux_recipe import TRAINING_GUIDANCE, flow_sigmas
 from idea.identity import IdentityEmbedding
-from idea.identity_file import load_identity, save_embedding_for_prompts, save_identity
+from idea.identity_file import load_identity
+from idea.identity_writing import save_embedding_for_prompts, save_identity
 from idea.training_recipe import DEFAULT_RESOLUTION, default_resolution, denoising_loss, native_loss_weight
 
 

@@ -12,9 +12,10 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
-from idea import identity_file
 from idea.identity import IdentityEmbedding
-from idea.identity_file import IdentityFileError, load_identity, save_embedding_for_prompts, save_identity
+from idea.identity_file import IdentityFileError, load_identity
+from idea.identity_format import checksum
+from idea.identity_writing import save_embedding_for_prompts, save_identity
 from idea.version import PACK_VERSION
 from idea.regulariser import MahalanobisRegulariser
 
@@ -224,7 +225,7 @@ def rewrite(path, edit_metadata=None, drop=None, poison=None, fix_checksum=True)
     if poison:
         tensors[poison][0] = float("inf")
     if fix_checksum:
-        metadata["idea.checksum"] = identity_file._checksum(tensors, metadata)
+        metadata["idea.checksum"] = checksum(tensors, metadata)
     path.write_bytes(safetensors.torch.save(tensors, metadata=metadata))
 
 

@@ -20,9 +20,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idea import identity_file
 from idea.identity import IdentityEmbedding
-from idea.identity_file import IdentityFileError, load_identity, save_identity
+from idea.identity_file import IdentityFileError, load_identity
+from idea.identity_format import checksum
+from idea.identity_writing import save_identity
 
 FUZZ = settings(max_examples=600, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -125,7 +126,7 @@ def test_mutated_metadata(workdir, valid_bytes, key, value, fix_checksum):
     else:
         metadata[key] = value
     if fix_checksum and key != "idea.checksum":
-        metadata["idea.checksum"] = identity_file._checksum(tensors, metadata)
+        metadata["idea.checksum"] = checksum(tensors, metadata)
     only_own_error(workdir, safetensors.torch.save(tensors, metadata=metadata))
 
 
@@ -149,7 +150,7 @@ def test_mutated_tensor_values_shapes_and_dtypes(workdir, valid_bytes, pick, kin
     else:
         tensors[f"extra.{pick}"] = torch.randn(dims)
     if fix_checksum:
-        metadata["idea.checksum"] = identity_file._checksum(tensors, metadata)
+        metadata["idea.checksum"] = checksum(tensors, metadata)
     only_own_error(workdir, safetensors.torch.save(tensors, metadata=metadata))
 
 
@@ -205,7 +206,7 @@ def terabyte_files(folder: pathlib.Path, valid: bytes) -> dict[str, pathlib.Path
                "face_mean": torch.randn(face, generator=gen)}
     metadata = dict(split(valid)[0]["__metadata__"])
     metadata.update({"idea.ctx_dim": str(width), "idea.face_dim": str(face)})
-    metadata["idea.checksum"] = identity_file._checksum(tensors, metadata)
+    metadata["idea.checksum"] = checksum(tensors, metadata)
     modules = folder / "modules_would_need_terabytes.safetensors"
     modules.write_bytes(safetensors.torch.save(tensors, metadata=metadata))
     paths["modules would need 2 TiB"] = modules

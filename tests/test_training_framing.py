@@ -16,7 +16,8 @@ from support import real_faces, tiny_models
 from support.images import to_image_tensor
 
 from idea.identity import IdentityEmbedding
-from idea.identity_file import load_identity, save_identity
+from idea.identity_file import load_identity
+from idea.identity_writing import save_identity
 
 PHOTOS = tuple(real_faces.PHOTOS)  # four people, six photos
 SIDE = 256  # crops and training resolution alike, so the trained pixels are the crops themselves

@@ -204,12 +204,12 @@ def test_the_files_are_what_the_generator_makes(page):
     built = {}
     for name in NAMES:
         built[name] = MAKE.build(page, name)
-        assert _content(built[name]) == _content(wf.load(name)), f"re-run tools/make_workflows.py ({name})"
+        assert _content(built[name]) == _content(wf.load(name)), f"re-run python -m tools.make_workflows ({name})"
     blueprints = MAKE.blueprint_files(page, built)
     assert sorted(blueprints) == sorted(p.name for p in BLUEPRINTS_DIR.glob("*.json"))
     for file_name, blueprint in blueprints.items():
         shipped = json.loads((BLUEPRINTS_DIR / file_name).read_text(encoding="utf-8"))
-        assert _content(blueprint) == _content(shipped), f"re-run tools/make_workflows.py ({file_name})"
+        assert _content(blueprint) == _content(shipped), f"re-run python -m tools.make_workflows ({file_name})"
 
 
 def test_the_screenshot_script_pictures_a_workflow_at_default_settings(ui_server, browser, tmp_path):

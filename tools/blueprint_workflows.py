@@ -5,11 +5,13 @@ for those who want to see inside.
 """
 from __future__ import annotations
 
-from workflow_parts import (COLORS, FACE_PACK_LINE, NAME, at, checkpoint_line, group, layout, models_note, note,
-                            result_lines, wide)
+from .workflow_parts import (COLORS, FACE_PACK_LINE, NAME, at, checkpoint_line, columns, group, layout, models_note,
+                            note, result_lines, wide)
 
 LIKENESS = "17"  # workflow 1's Face Similarity: not part of either blueprint, left out of this version
 BY_NAME = {"learn": "learn", "generate": "generate"}  # before the cut: what the layout names them
+CHECKPOINT, PHOTO, SAVE = "1", "2", "16"  # workflow 1's nodes that stay outside the blueprints
+IDENTITY = PHOTO  # workflow 2's Load Identity takes the photo's id (tools/blueprints.saved_from_start)
 
 
 def start_prompt(train_and_generate: dict) -> dict:
@@ -37,15 +39,19 @@ Set `name` for another person; `prompt` keeps `embedding:{NAME}`; `weight` 0 is 
 
 def start_layout(ids: dict = BY_NAME) -> dict:
     learn, generate = ids["learn"], ids["generate"]
-    # the checkpoint level with Generate's inputs, Learn below their wires
-    columns = [wide(at("note:readme", span=True), at("1", 430), at("2", 640), gap=100),
-               wide(at(learn, 640), gap=100),
-               wide(at(generate, 430), gap=80),
-               [at("16", 430)]]
-    groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "1"),
+    # the checkpoint level with Generate's inputs, Learn below their wires (canvas y where each starts)
+    generate_row, learn_row = 430, 640
+    flow = columns(
+        photo_and_checkpoint=wide(at("note:readme", span=True), at(CHECKPOINT, generate_row), at(PHOTO, learn_row),
+                                  gap=100),
+        learn=wide(at(learn, learn_row), gap=100),
+        generate=wide(at(generate, generate_row), gap=80),
+        save=[at(SAVE, generate_row)],
+    )
+    groups = [group("1 · Photo and checkpoint", COLORS["photos"], PHOTO, CHECKPOINT),
               group("2 · Learn the person", COLORS["train"], learn),
-              group("3 · Generate with it", COLORS["generate"], generate, "16")]
-    return layout(columns, groups, start_notes())
+              group("3 · Generate with it", COLORS["generate"], generate, SAVE)]
+    return layout(flow, groups, start_notes())
 
 
 def saved_notes() -> dict:
@@ -66,9 +72,13 @@ Press **R** to refresh the lists after training.
 
 def saved_layout(ids: dict = BY_NAME) -> dict:
     generate = ids["generate"]
-    columns = [wide(at("note:readme", span=True), at("2", 360), at("1", 500), gap=100),
-               wide(at(generate, 360), gap=80),
-               [at("16", 360)]]
-    groups = [group("1 · Models", COLORS["train"], "2", "1"),
-              group("2 · Generate", COLORS["generate"], generate, "16")]
-    return layout(columns, groups, saved_notes())
+    # Load Identity level with Generate's inputs, the checkpoint below it (canvas y where each starts)
+    generate_row, checkpoint_row = 360, 500
+    flow = columns(
+        models=wide(at("note:readme", span=True), at(IDENTITY, generate_row), at(CHECKPOINT, checkpoint_row), gap=100),
+        generate=wide(at(generate, generate_row), gap=80),
+        save=[at(SAVE, generate_row)],
+    )
+    groups = [group("1 · Models", COLORS["train"], IDENTITY, CHECKPOINT),
+              group("2 · Generate", COLORS["generate"], generate, SAVE)]
+    return layout(flow, groups, saved_notes())

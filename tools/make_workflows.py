@@ -1,12 +1,15 @@
 """Writes workflows/*.json, the example workflows ComfyUI lists as this pack's templates, and
 subgraphs/*.json, the subgraph blueprints cut out of them (tools/blueprints.py).
 
-Why generated: each workflow is written here as an API prompt (short, reviewable, the same format
-the server tests run) and turned into the UI format by the real frontend (`app.loadApiJson`, then
-`graphToPrompt().workflow`, what the UI's Export writes), so the files are exactly what frontend
-1.32.9 saves. The page then lays the nodes out (tools/arrange_workflow.js) and adds Markdown notes.
+Why generated: each workflow is written as an API prompt (short, reviewable, the same format the
+server tests run; tools/person_workflows.py, two_people_workflow.py, route_workflows.py and
+blueprint_workflows.py, each with its notes and layout) and turned into the UI format by the real
+frontend (`app.loadApiJson`, then `graphToPrompt().workflow`, what the UI's Export writes), so the
+files are exactly what frontend 1.32.9 saves. The page then lays the nodes out
+(tools/arrange_workflow.js) and adds Markdown notes.
 
-What a reader of the canvas needs, and what the shared helpers below give every workflow:
+What a reader of the canvas needs, and what the shared helpers (tools/workflow_parts.py) give every
+workflow:
 - a file name that is the template card's title (frontend 1.32.9 shows a custom node's template by
   its file name, and the same name, dashes and underscores made spaces, as its description), numbered
   in the order to try them;
@@ -21,221 +24,29 @@ What a reader of the canvas needs, and what the shared helpers below give every 
   adding a node type, a title or a note), so the same boxes serve the classic canvas and the Vue
   nodes, and nothing overlaps in either.
 
-    python tools/make_workflows.py [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
+    python -m tools.make_workflows [--url http://127.0.0.1:8188] [--out workflows] [--blueprints subgraphs]
 
-Without --url a throw-away server with this pack is started. Needs the provisioned host and
-/usr/bin/chromium (see tests/support/frontend.py).
+Run from the repository root. Without --url a throw-away server with this pack is started. Needs
+the provisioned host and /usr/bin/chromium (see tests/support/frontend.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import pathlib
-import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from . import blueprint_workflows, route_workflows, two_people_workflow
+from .blueprints import BLUEPRINTS, TWO_PEOPLE_OFFSET, as_blueprint, convert, fixed_ids, saved_from_start
+from .harness import support
+from .person_workflows import saved_identity, saved_layout, train_and_generate, train_layout
+
+# (CONTROLNET, FACE_PACKS and MODEL_SOURCES are imported for the tests, which read the workflows' facts
+# from this module)
+from .workflow_parts import CONTROLNET, FACE_PACKS, MODEL_SOURCES, NAME, attach_model_sources  # noqa: F401
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
-
-# (tools/ is no package: found through sys.path; FACE_PACKS is imported for the tests, which read the
-# workflows' facts from this module)
-from workflow_parts import (  # noqa: E402
-    BATCH, CFG, CHECKPOINTS, COLORS, CONTROLNET, FACE_PACK_LINE, FACE_PACKS, LABELS, MODEL_SOURCES, NAME,
-    NEGATIVE, PHOTO, POSE_IMAGE, POSITIVE, SIZES, at, attach_model_sources, checkpoint_line, group, layout,
-    models_note, node, note, result_lines, wide)
-import blueprint_workflows  # noqa: E402
-import route_workflows  # noqa: E402
-import two_people_workflow  # noqa: E402
-from blueprints import (BLUEPRINTS, TWO_PEOPLE_OFFSET, as_blueprint, convert, fixed_ids,  # noqa: E402
-                        saved_from_start)
-
-# ---- the prompts ----
-
-def generation_nodes(model_from: list, arch: str, first: int, clip_from: list | None = None) -> dict:
-    """Prompt, negative prompt, latent, sampler, decode and save, ids from `first`; the checkpoint is
-    node "1". clip_from: where the prompts' CLIP comes from (default the checkpoint's)."""
-    clip_from = clip_from or ["1", 1]
-    i = [str(first + k) for k in range(6)]
-    size = SIZES[arch]
-    return {
-        i[0]: node("CLIPTextEncode", f"Prompt (embedding:{NAME})", text=POSITIVE, clip=clip_from),
-        i[1]: node("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=clip_from),
-        i[2]: node("EmptyLatentImage", width=size, height=size, batch_size=1),
-        i[3]: node("KSampler", seed=1234, steps=30, cfg=CFG[arch], sampler_name="dpmpp_2m", scheduler="karras",
-                   denoise=1.0, model=model_from, positive=[i[0], 0], negative=[i[1], 0], latent_image=[i[2], 0]),
-        i[4]: node("VAEDecode", samples=[i[3], 0], vae=["1", 2]),
-        i[5]: node("SaveImage", images=[i[4], 0], filename_prefix=f"ID-EA/{NAME}"),
-    }
-
-
-def train_and_generate(arch: str) -> dict:
-    """Photos -> face -> identity -> training -> the adapter on the model -> image -> likeness.
-    Every output depends on the checkpoint and the face pack, so a missing model refuses the whole
-    prompt instead of running the part that does not need it."""
-    size = SIZES[arch]
-    face = {"model_pack": "antelopev2", "provider": "auto", "detection_size": 640}
-    prompt = {
-        "1": node("CheckpointLoaderSimple", f"Load Checkpoint ({LABELS[arch]})", ckpt_name=CHECKPOINTS[arch]),
-        "2": node("LoadImage", "Reference photo", image=PHOTO),
-        "5": node("IDEA_FaceIDEmbed", images=["2", 0], face_selection="largest", face_index=0, crop_size=size,
-                  framing="face", **face),
-        "7": node("IDEA_IDEnhancer", face_embedding=["5", 0], clip=["1", 1], num_tokens=2, seed=0,
-                  train_enhancer=True),
-        "8": node("IDEA_LearnIDToken", model=["1", 0], clip=["1", 1], vae=["1", 2], images=["5", 1],
-                  identity=["7", 0], name=NAME, steps=320, batch_size=BATCH[arch], learning_rate=0.0015, seed=0,
-                  train_enhancer="from identity", resolution=size if arch == "sdxl" else 0,
-                  gradient_checkpointing="auto", precision="auto", save_every=0, resume=True),
-        "9": node("PreviewImage", "Training loss", images=["8", 1]),
-        "10": node("IDEA_ApplyIDAdapter", model=["1", 0], identity=["8", 0], weight=1.0, start_at=0.0,
-                   end_at=1.0, apply_to="cond"),
-    }
-    # the prompts take Learn ID Token's clip output: encoded after training, they find embedding:NAME
-    prompt.update(generation_nodes(["10", 0], arch, 11, clip_from=["8", 2]))  # 11..16, the image is 15
-    # the pack named once, in FaceID Embed: Face Similarity uses the one the reference was made with
-    prompt["17"] = node("IDEA_FaceSimilarity", images=["15", 0], reference=["5", 0],
-                        **{**face, "model_pack": "same as reference"})
-    return prompt
-
-
-def saved_identity(controlnet: bool = False) -> dict:
-    """A saved identity on the model and in the prompt; with a ControlNet on both prompts."""
-    prompt = {
-        "1": node("CheckpointLoaderSimple", "Load Checkpoint (SD1.5)", ckpt_name=CHECKPOINTS["sd1"]),
-        "2": node("IDEA_LoadIdentity", identity_file=f"{NAME}.safetensors"),
-        "3": node("IDEA_ApplyIDAdapter", model=["1", 0], identity=["2", 0], weight=1.0, start_at=0.0,
-                  end_at=1.0, apply_to="cond"),
-    }
-    prompt.update(generation_nodes(["3", 0], "sd1", 4))  # 4..9: prompts 4/5, sampler 7
-    if controlnet:
-        prompt["10"] = node("ControlNetLoader", "Load ControlNet (OpenPose)", control_net_name=CONTROLNET)
-        prompt["11"] = node("LoadImage", "Pose image", image=POSE_IMAGE)
-        # no vae: an SD1.5 OpenPose ControlNet takes the pose picture as it is
-        prompt["12"] = node("ControlNetApplyAdvanced", positive=["4", 0], negative=["5", 0],
-                            control_net=["10", 0], image=["11", 0], strength=1.0, start_percent=0.0,
-                            end_percent=1.0)
-        prompt["7"]["inputs"].update(positive=["12", 0], negative=["12", 1])
-    return prompt
-
-
-# ---- notes ----
-
-def train_notes(arch: str) -> dict:
-    label, size = LABELS[arch], SIZES[arch]
-    after = " (with this SDXL checkpoint and a 1024 px latent)" if arch == "sdxl" else ""
-    readme = note(f"Read me: learn a person, then generate ({label})", f"""
-## Learn a person from photos, then generate ({label})
-Queue once: the person's identity is trained on your checkpoint (320 steps) and used for a new image.
-
-{models_note(checkpoint_line(arch, "train and generate with the same one"), FACE_PACK_LINE)}
-
-**Photo** of the person, in `ComfyUI/input/` or uploaded in **Reference photo**; the face is cropped to
-{size} px. More photos (two to five help): add a Load Image per photo and join them with Image Batch
-nodes (image1: the photos so far, image2: the new one) into FaceID Embed's `images`.
-
-**Queue.** Learn ID Token saves
-{result_lines(NAME)}
-
-`resume` is on: queueing again reuses the saved identity (or finishes an interrupted one). For another
-person change `name`. Then generate with template **2**{after}.
-
-**How the identity is used**: `embedding:{NAME}` in the prompt is the two learned words, and **Apply
-ID-Adapter** adds the identity to every cross-attention (route B); its `weight` 0 leaves the model as it
-was (route A, as the authors generated; template **6** compares both). The prompts read Learn ID Token's
-`clip`, so they are encoded after training has saved `embedding:{NAME}` and find it in this same run.
-""", 1200, 240)
-    return {
-        "readme": readme,
-        "train": note("Training settings", f"""
-The paper's recipe: 2 tokens, 320 steps, learning rate 0.0015 per sample, batch {BATCH[arch]}{
-" (the paper's 8, halved for 1024 px)" if arch == "sdxl" else ""}. Out of memory: lower `batch_size`,
-or set `gradient_checkpointing` on. Cancelling keeps the steps done; the next queue continues them.
-""", 255, 140),
-        "check": note("About the likeness number", """
-**Face Similarity** shows on the node the cosine similarity of the faces in the new image and in
-the reference photos: higher is more alike. Compare numbers only within one model pack (use the same
-pack as FaceID Embed). An image without a face counts as a miss.
-""", 220, 240),
-    }
-
-
-def saved_notes(controlnet: bool) -> dict:
-    pose = ("\n- `ComfyUI/models/controlnet/`: an SD1.5 OpenPose ControlNet, chosen in **Load ControlNet**. The "
-            f"workflow names [{CONTROLNET}]({MODEL_SOURCES[CONTROLNET][1]}).") if controlnet else ""
-    pose_image = (f"\n\n**Pose image**: an OpenPose skeleton in `ComfyUI/input/` (the workflow names `{POSE_IMAGE}`), "
-                  "e.g. made from a photo by an OpenPose preprocessor node. Lower `strength` to loosen the pose."
-                  ) if controlnet else ""
-    heading = "Generate with a learned person" + (" in a pose" if controlnet else "")
-    return {"readme": note(f"Read me: {heading.lower()}", f"""
-## {heading} (SD1.5)
-{models_note(checkpoint_line("sd1", "the one the identity was trained on, or another of that base"))}{pose}
-
-**The identity**, both files written by Learn ID Token (template **1**):
-{result_lines(NAME)}
-
-Press **R** to refresh the lists after training.{pose_image}
-
-**Prompt**: keep `embedding:{NAME}`. Lower Apply ID-Adapter's `weight` for a lighter touch (0: route A,
-the learned words alone, as the authors generated; template **6** compares), or `end_at` to free the
-late steps.
-""", 760, 300 if controlnet else 250)}
-
-
-# ---- layouts: columns left to right, groups framing their members ----
-
-def train_layout(arch: str) -> dict:
-    """Two lanes keep the long wires clear of every node: FaceID Embed's reference to Face Similarity
-    runs along the top of the flow (only notes and Empty Latent Image sit above it), the checkpoint's
-    VAE to VAE Decode along the bottom; the face side enters the nodes from above, the checkpoint from
-    below. The Read-me spans the first four columns, so it is short enough for the whole flow to fit
-    the frontend's Fit View with its text drawn."""
-    columns = [
-        [at("note:readme", span=True), at("2", 406)],
-        wide(at("5", 406), at("1", 1140), gap=50),
-        wide(at("7", 540), gap=150),
-        wide(at("8", 510), gap=50),
-        wide(at("note:train", 0), at("13", 220), at("9", 480), "11", "12", at("10", 980), gap=70),
-        wide(at("14", 880), gap=70),
-        wide(at("15", 1210), gap=60),
-        [at("note:check", 0), at("17", 386), "16"],
-    ]
-    groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "5", "1"),
-              group("2 · Learn the person", COLORS["train"], "7", "8"),
-              group("3 · Generate with it", COLORS["generate"], "13", "9", "10", "11", "12", "14", "15"),
-              group("4 · Look and compare", COLORS["check"], "17", "16")]
-    # Empty Latent Image has no input, so it waits above the top lane; its wire down to the sampler is
-    # the one that crosses the reference's lane.
-    return layout(columns, groups, train_notes(arch), crossings=[(("13", "14"), ("5", "17"))])
-
-
-def saved_layout(controlnet: bool) -> dict:
-    """The checkpoint's VAE runs along the bottom to VAE Decode; the rest flows above it."""
-    if controlnet:
-        columns = [[at("note:readme", span=True), at("1", 460), at("2", 1028)],
-                   wide(at("4", 400), "5", at("3", 750), gap=60),
-                   [at("10", 610), at("11", 868)],
-                   wide(at("12", 510), at("6", 1046), gap=60),
-                   wide(at("7", 710), gap=80),
-                   [at("8", 410)],
-                   [at("9", 390)]]
-        groups = [group("1 · Models", COLORS["train"], "1", "2"),
-                  group("2 · Prompts", COLORS["generate"], "4", "5", "3"),
-                  group("3 · Pose", COLORS["photos"], "10", "11"),
-                  group("4 · Generate in the pose", COLORS["generate"], "12", "6", "7", "8", "9")]
-        # the pose column sits between the prompts and Apply ControlNet: the adapted model and the
-        # checkpoint's VAE pass it on their way right, once each
-        crossings = [(("3", "7"), ("11", "12")), (("1", "8"), ("4", "12"))]
-    else:
-        columns = [wide(at("note:readme", span=True), at("2", 370), at("1", 1060), gap=100),
-                   wide(at("3", 370), "4", "5", "6", gap=60),
-                   wide(at("7", 480), gap=80),
-                   [at("8", 1080)],
-                   [at("9", 1040)]]
-        groups = [group("1 · Models", COLORS["train"], "2", "1"),
-                  group("2 · Generate", COLORS["generate"], "3", "4", "5", "6", "7", "8", "9")]
-        crossings = []
-    return layout(columns, groups, saved_notes(controlnet), crossings)
 
 
 @dataclass(frozen=True)
@@ -330,14 +141,14 @@ def blueprint_files(page, built: dict) -> dict:
 
 
 def write_all(server_url: str, out_dir: pathlib.Path, blueprints_dir: pathlib.Path) -> list[pathlib.Path]:
-    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
+    frontend = support("frontend")
     out_dir.mkdir(parents=True, exist_ok=True)
     blueprints_dir.mkdir(parents=True, exist_ok=True)
     written, built = [], {}
     # the classic canvas, whatever IDEA_VUE_NODES says: the layout measures its nodes
     # (tools/arrange_workflow.js), and reserves what the Vue renderer needs from vue_node_sizes.json
-    prepare_user_settings(server_url, {**USER_SETTINGS, "Comfy.VueNodes.Enabled": False})
-    with Frontend(server_url) as browser:
+    frontend.prepare_user_settings(server_url, {**frontend.USER_SETTINGS, "Comfy.VueNodes.Enabled": False})
+    with frontend.Frontend(server_url) as browser:
         page = browser.open_page(prepare=False)
         for key, spec in WORKFLOWS.items():
             built[key] = build(page, key)
@@ -363,9 +174,8 @@ def main() -> None:
     else:
         import tempfile
 
-        from support.server import ComfyServer
         with tempfile.TemporaryDirectory(prefix="idea-workflows-") as base:
-            server = ComfyServer(pathlib.Path(base))
+            server = support("server").ComfyServer(pathlib.Path(base))
             server.start()
             try:
                 paths = write_all(server.url, args.out, args.blueprints)

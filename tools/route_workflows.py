@@ -14,8 +14,9 @@ the same subgraph, with their own settings.
 """
 from __future__ import annotations
 
-from workflow_parts import (CHECKPOINTS, COLORS, FACE_PACK_LINE, NAME, NEGATIVE, PHOTO, POSITIVE, at,
-                            checkpoint_line, group, layout, models_note, node, note, reroute, result_lines, wide)
+from .workflow_parts import (CHECKPOINTS, COLORS, FACE_PACK_LINE, NAME, NEGATIVE, PHOTO, POSITIVE, TOP, at,
+                            checkpoint_line, columns, group, layout, models_note, node, note, reroute, result_lines,
+                            wide)
 
 FACE = {"model_pack": "antelopev2", "provider": "auto", "detection_size": 640}
 RELEASED_NAME = "my_person_sd21"  # the identity the reproduce workflow trains: files and embedding:NAME
@@ -176,20 +177,38 @@ From the authors' repository (Whslee/ID-EA: its README's commands, train.py, tes
 
 # ---- layouts ----
 
+OUTPUT_COLUMN = [str(k) for k in range(OUTPUTS, OUTPUTS + 6)]  # each route's pictures, then its likeness
+
+
 def compare_layout(ids: dict | None = None) -> dict:
     """The photo, checkpoint and identity feed the blueprint node from the left; each route's pictures
     and likeness stand in one column on the right, in the order of the blueprint's outputs."""
     compare = (ids or {}).get("compare", "compare")
-    columns = [
-        wide(at("note:readme", span=True), at("3", 540), gap=60),
-        wide(at("4", 540), "1", "2", gap=80),
-        wide(at(compare, 540), gap=80),
-        [at(str(k), 0) for k in range(OUTPUTS, OUTPUTS + 6)],
-    ]
-    groups = [group("1 · The person and the checkpoint", COLORS["photos"], "3", "4", "1", "2"),
+    checkpoint, identity, photo, face = "1", "2", "3", "4"  # compare_routes' node ids
+    inputs_row = 540  # canvas y where the photo, FaceID Embed and the blueprint node start, below the Read-me
+    flow = columns(
+        photo=wide(at("note:readme", span=True), at(photo, inputs_row), gap=60),
+        face_checkpoint_identity=wide(at(face, inputs_row), checkpoint, identity, gap=80),
+        routes=wide(at(compare, inputs_row), gap=80),
+        outputs=[at(k, TOP) for k in OUTPUT_COLUMN],
+    )
+    groups = [group("1 · The person and the checkpoint", COLORS["photos"], photo, face, checkpoint, identity),
               group("2 · Three routes", COLORS["generate"], compare),
-              group("3 · Pictures and likeness of each route", COLORS["check"], *map(str, range(OUTPUTS, OUTPUTS + 6)))]
-    return layout(columns, groups, compare_notes(), sizes=OUTPUT_SIZES)
+              group("3 · Pictures and likeness of each route", COLORS["check"], *OUTPUT_COLUMN)]
+    return layout(flow, groups, compare_notes(), sizes=OUTPUT_SIZES)
+
+
+class ReproduceRows:
+    """Where boxes start in workflow 7 (canvas y; each box starts no higher): workflow 1's rows on the
+    left, the reference's lane along the top, the checkpoint's MODEL and VAE lanes along the bottom."""
+    FACE_SIDE = 420  # the photo and FaceID Embed, below the Read-me
+    CHECKPOINT = 1110  # Load Checkpoint, below the face side
+    ENHANCER = 540
+    LEARN = 510
+    REFERENCE = 417  # the Reroute that hands the reference down to the blueprint node
+    LOSS = 860  # the loss curve, below the wires into the blueprint node
+    MODEL_AND_VAE = 1120  # the Reroutes that hand the checkpoint's MODEL and VAE up to the blueprint node
+    ROUTES = 700  # the blueprint node
 
 
 def reproduce_layout(ids: dict | None = None) -> dict:
@@ -199,22 +218,24 @@ def reproduce_layout(ids: dict | None = None) -> dict:
     blueprint; the pictures and likeness of each route on the right, in the order of the
     blueprint's outputs."""
     compare = (ids or {}).get("compare", "compare")
-    columns = [
-        wide(at("note:readme", span=True), at("2", 420), gap=60),
-        wide(at("3", 420), at("1", 1110), gap=60),
-        wide(at("4", 540), gap=150),
-        wide(at("note:recipe", 0), at("33", 510), gap=40),
-        wide(at("R_ref", 417), at("34", 860), gap=40),
-        wide(at("R_model", 1120), "R_vae", gap=60),
-        wide(at(compare, 700), gap=80),
-        [at(str(k), 0) for k in range(OUTPUTS, OUTPUTS + 6)],
-    ]
-    groups = [group("1 · Photo and checkpoint", COLORS["photos"], "2", "3", "1"),
-              group("2 · Learn with the released recipe", COLORS["train"], "4", "33"),
+    checkpoint, photo, face, enhancer, learn, loss = "1", "2", "3", "4", "33", "34"  # reproduce_release's ids
+    y = ReproduceRows
+    flow = columns(
+        photo=wide(at("note:readme", span=True), at(photo, y.FACE_SIDE), gap=60),
+        face_and_checkpoint=wide(at(face, y.FACE_SIDE), at(checkpoint, y.CHECKPOINT), gap=60),
+        enhancer=wide(at(enhancer, y.ENHANCER), gap=150),
+        learn=wide(at("note:recipe", TOP), at(learn, y.LEARN), gap=40),
+        reference_and_loss=wide(at("R_ref", y.REFERENCE), at(loss, y.LOSS), gap=40),
+        model_and_vae=wide(at("R_model", y.MODEL_AND_VAE), "R_vae", gap=60),
+        routes=wide(at(compare, y.ROUTES), gap=80),
+        outputs=[at(k, TOP) for k in OUTPUT_COLUMN],
+    )
+    groups = [group("1 · Photo and checkpoint", COLORS["photos"], photo, face, checkpoint),
+              group("2 · Learn with the released recipe", COLORS["train"], enhancer, learn),
               group("3 · Route A as the authors drew it, and route B", COLORS["generate"], "R_ref", "R_model", "R_vae",
-                    "34", compare),
-              group("4 · Pictures and likeness of each route", COLORS["check"], *map(str, range(OUTPUTS, OUTPUTS + 6)))]
-    reroutes = [reroute(("3", 0), ("R_ref",), (compare, "reference")),
-                reroute(("1", 0), ("R_model",), (compare, "model")),
-                reroute(("1", 2), ("R_vae",), (compare, "vae"))]
-    return layout(columns, groups, reproduce_notes(), reroutes=reroutes, sizes=OUTPUT_SIZES)
+                    loss, compare),
+              group("4 · Pictures and likeness of each route", COLORS["check"], *OUTPUT_COLUMN)]
+    reroutes = [reroute((face, 0), ("R_ref",), (compare, "reference")),
+                reroute((checkpoint, 0), ("R_model",), (compare, "model")),
+                reroute((checkpoint, 2), ("R_vae",), (compare, "vae"))]
+    return layout(flow, groups, reproduce_notes(), reroutes=reroutes, sizes=OUTPUT_SIZES)

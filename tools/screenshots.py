@@ -7,7 +7,7 @@ settings (text is drawn only where a node's text would be at least 8 px on scree
 whose zoom is too small for that is refused rather than saved as grey boxes). So the pictures show
 what a user sees and are remade, not hand-edited, when a workflow changes.
 
-    python tools/screenshots.py [--url http://127.0.0.1:8188] [--out docs/screenshots] [KEY ...]
+    python -m tools.screenshots [--url http://127.0.0.1:8188] [--out docs/screenshots] [KEY ...]
 
 Without --url a throw-away server is started whose input folder holds placeholder pictures under
 the names the workflows' Load Image nodes use (a running server shows its own files instead).
@@ -19,12 +19,12 @@ import contextlib
 import json
 import logging
 import pathlib
-import sys
 import tempfile
 
+from .harness import support
+from .make_workflows import WORKFLOWS as REGISTRY
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
 
 log = logging.getLogger("screenshots")
 
@@ -92,12 +92,11 @@ def screenshots(server_url: str, keys: list[str], out_dir: pathlib.Path, size: t
     """Load each workflow and write <out_dir>/<key>.png; a workflow that does not load cleanly, or
     that the frontend would draw as bare boxes at this size, raises instead of being pictured.
     `browser`: an open support.frontend.Frontend to reuse."""
-    from make_workflows import WORKFLOWS as REGISTRY
-    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
+    frontend = support("frontend")
     if browser is None:
-        with Frontend(server_url, *size) as own:
+        with frontend.Frontend(server_url, *size) as own:
             return screenshots(server_url, keys, out_dir, size, own, workflows_dir)
-    prepare_user_settings(server_url, {**USER_SETTINGS, **SETTINGS})
+    frontend.prepare_user_settings(server_url, {**frontend.USER_SETTINGS, **SETTINGS})
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for key in keys:
@@ -125,9 +124,8 @@ def screenshots(server_url: str, keys: list[str], out_dir: pathlib.Path, size: t
 @contextlib.contextmanager
 def own_server(paths: list[pathlib.Path]):
     """A throw-away server with this pack and placeholder input pictures; yields its URL."""
-    from support.server import ComfyServer
     with tempfile.TemporaryDirectory(prefix="idea-screenshots-") as base:
-        server = ComfyServer(pathlib.Path(base))
+        server = support("server").ComfyServer(pathlib.Path(base))
         for path in paths:
             for name in load_image_names(json.loads(path.read_text(encoding="utf-8"))):
                 placeholder(name, server.base / "input" / name)
@@ -139,7 +137,6 @@ def own_server(paths: list[pathlib.Path]):
 
 
 def main() -> None:
-    from make_workflows import WORKFLOWS as REGISTRY
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("keys", nargs="*", help=f"workflow keys (default: all of {sorted(REGISTRY)})")

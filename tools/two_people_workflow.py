@@ -7,8 +7,8 @@ left face, 1 the right).
 """
 from __future__ import annotations
 
-from workflow_parts import (CFG, CHECKPOINTS, COLORS, FACE_PACK_LINE, NEGATIVE, at, checkpoint_line, group,
-                            layout, models_note, node, note, reroute, result_lines, wide)
+from .workflow_parts import (CFG, CHECKPOINTS, COLORS, FACE_PACK_LINE, NEGATIVE, TOP, at, checkpoint_line, columns,
+                            group, layout, models_note, node, note, reroute, result_lines, wide)
 
 PEOPLE = ("person_a", "person_b")  # the two identities' names: files and `embedding:NAME`
 PHOTOS = ("person_a.png", "person_b.png")
@@ -103,30 +103,69 @@ a missing face counts as a miss.
     }
 
 
+class Nodes:
+    """The node ids two_people gives, by what each node is (A: the left person, B: the right)."""
+    CHECKPOINT = "1"
+    PROMPT_A, IDENTITY_A, ADAPTED_A, HALF_A = "2", "3", "4", "5"
+    PROMPT_B, IDENTITY_B, ADAPTED_B, HALF_B = "6", "7", "8", "9"
+    BACKGROUND, NEGATIVE, BOTH_PEOPLE, WITH_BACKGROUND = "10", "11", "12", "13"
+    LATENT, SAMPLER, DECODE, SAVE = "14", "15", "16", "17"
+    PHOTO_A, FACE_A, LIKENESS_A = "18", "19", "20"
+    PHOTO_B, FACE_B, LIKENESS_B = "21", "22", "23"
+
+
+class Rows:
+    """Where boxes start in workflow 5 (canvas y; each box starts no higher)."""
+    CHECKPOINT = 430  # below the Read-me
+    PROMPTS = 560  # both people's prompts and identities, the negative prompt below them
+    BACKGROUND = 500
+    PERSON_A = 650  # person A's adapted prompt and left half
+    PERSON_B = 828  # person B's, below
+    BOTH_PEOPLE = 710  # the two halves combined, the latent below
+    MODEL_LANE = 430  # the Reroute that turns the checkpoint's MODEL down to the sampler
+    WITH_BACKGROUND = 520
+    NEGATIVE_LANE = 1096  # the Reroute that turns the negative prompt up to the sampler
+    VAE_LANE = 386  # the Reroute that turns the checkpoint's VAE down to VAE Decode
+    SAMPLER = 482
+    PHOTO_B = 804
+    DECODE = 346  # between person A's FaceID Embed and person B's
+    FACE_B = 482
+    CHECK_NOTE = 808
+    LIKENESS_A = 170
+    SAVE = 504
+    LIKENESS_B = 824
+
+
 def two_people_layout() -> dict:
     """Three lanes keep the long wires clear of the nodes: the checkpoint's VAE and MODEL run along
     the top (the VAE above the MODEL, over the sampler into VAE Decode), the negative prompt's along
     the bottom; a Reroute node turns each towards its input. On the right, VAE Decode sits between
     person A's FaceID Embed and person B's, so the picture reaches each Likeness node without
     crossing the other person's reference."""
-    columns = [
-        wide(at("note:readme", 0, span=True), at("1", 430), gap=70),
-        [at("2", 560), "3", "6", "7", "11"],
-        [at("10", 500), at("4", 650), at("8", 828)],
-        [at("5", 650), at("9", 828)],
-        wide(at("12", 710), "14", gap=50),
-        wide(at("R_model", 430), at("13", 520), at("R_negative", 1096), gap=50),
-        wide(at("18", 0), at("R_vae", 386), at("15", 482), at("21", 804), gap=50),
-        wide(at("19", 0), at("16", 346), at("22", 482), at("note:check", 808), gap=50),
-        [at("20", 170), at("17", 504), at("23", 824)],
-    ]
-    groups = [group("1 · Checkpoint, prompts and people", COLORS["train"], "1", "2", "3", "6", "7", "11"),
-              group("2 · Each person on their half of the picture", COLORS["photos"], "10", "4", "8", "5", "9",
-                    "12", "14", "R_model", "13", "R_negative"),
-              group("3 · Generate, save and check each face", COLORS["generate"], "18", "R_vae", "15", "21",
-                    "note:check", "19", "16", "22", "20", "17", "23")]
-    reroutes = [reroute(("1", 0), ("R_model",), ("15", 0)),
-                reroute(("11", 0), ("R_negative",), ("15", 2)),
-                reroute(("1", 2), ("R_vae",), ("16", 1))]
+    n, y = Nodes, Rows
+    flow = columns(
+        checkpoint=wide(at("note:readme", TOP, span=True), at(n.CHECKPOINT, y.CHECKPOINT), gap=70),
+        prompts=[at(n.PROMPT_A, y.PROMPTS), n.IDENTITY_A, n.PROMPT_B, n.IDENTITY_B, n.NEGATIVE],
+        adapted=[at(n.BACKGROUND, y.BACKGROUND), at(n.ADAPTED_A, y.PERSON_A), at(n.ADAPTED_B, y.PERSON_B)],
+        halves=[at(n.HALF_A, y.PERSON_A), at(n.HALF_B, y.PERSON_B)],
+        both_people=wide(at(n.BOTH_PEOPLE, y.BOTH_PEOPLE), n.LATENT, gap=50),
+        with_background=wide(at("R_model", y.MODEL_LANE), at(n.WITH_BACKGROUND, y.WITH_BACKGROUND),
+                             at("R_negative", y.NEGATIVE_LANE), gap=50),
+        sampler=wide(at(n.PHOTO_A, TOP), at("R_vae", y.VAE_LANE), at(n.SAMPLER, y.SAMPLER), at(n.PHOTO_B, y.PHOTO_B),
+                     gap=50),
+        decode=wide(at(n.FACE_A, TOP), at(n.DECODE, y.DECODE), at(n.FACE_B, y.FACE_B), at("note:check", y.CHECK_NOTE),
+                    gap=50),
+        save_and_likeness=[at(n.LIKENESS_A, y.LIKENESS_A), at(n.SAVE, y.SAVE), at(n.LIKENESS_B, y.LIKENESS_B)],
+    )
+    groups = [group("1 · Checkpoint, prompts and people", COLORS["train"], n.CHECKPOINT, n.PROMPT_A, n.IDENTITY_A,
+                    n.PROMPT_B, n.IDENTITY_B, n.NEGATIVE),
+              group("2 · Each person on their half of the picture", COLORS["photos"], n.BACKGROUND, n.ADAPTED_A,
+                    n.ADAPTED_B, n.HALF_A, n.HALF_B, n.BOTH_PEOPLE, n.LATENT, "R_model", n.WITH_BACKGROUND,
+                    "R_negative"),
+              group("3 · Generate, save and check each face", COLORS["generate"], n.PHOTO_A, "R_vae", n.SAMPLER,
+                    n.PHOTO_B, "note:check", n.FACE_A, n.DECODE, n.FACE_B, n.LIKENESS_A, n.SAVE, n.LIKENESS_B)]
+    reroutes = [reroute((n.CHECKPOINT, 0), ("R_model",), (n.SAMPLER, 0)),
+                reroute((n.NEGATIVE, 0), ("R_negative",), (n.SAMPLER, 2)),
+                reroute((n.CHECKPOINT, 2), ("R_vae",), (n.DECODE, 1))]
     sizes = {"IDEA_LoadIdentity": [230, 0], "VAEDecode": [210, 0], "CheckpointLoaderSimple": [226, 0]}
-    return layout(columns, groups, notes(), reroutes=reroutes, sizes=sizes)
+    return layout(flow, groups, notes(), reroutes=reroutes, sizes=sizes)

@@ -20,7 +20,7 @@ whose file is missing shows an "Issues" footer below that (24 px in 1.58.1); the
 each node (tools/workflow_parts.GAP, and the bottom padding of a group) are larger than that, so it
 never reaches the next node or the frame.
 
-    python tools/vue_sizes.py [--out tools/vue_node_sizes.json]
+    python -m tools.vue_sizes [--out tools/vue_node_sizes.json]
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ import argparse
 import json
 import logging
 import pathlib
-import sys
 import tempfile
 
+from .harness import support
+from .workflow_parts import MODEL_SOURCES
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
 
 log = logging.getLogger("vue_sizes")
 
@@ -101,11 +101,8 @@ def measure(page, workflow: dict, name: str) -> dict[str, list[int]]:
 def install_named_files(base: pathlib.Path, workflows: list[dict]) -> None:
     """Stand-ins for every file the workflows name (their names are all the frontend lists), and
     pictures under the Load Image nodes' names."""
-    from support.images import save_png
-    from support.synthetic_faces import noise_image
-    from support.workflow_fixtures import install_pictures
-    from workflow_parts import MODEL_SOURCES
-    install_pictures(base / "input")
+    save_png, noise_image = support("images").save_png, support("synthetic_faces").noise_image
+    support("workflow_fixtures").install_pictures(base / "input")
     graphs = [g for w in workflows for g in [w, *(w.get("definitions") or {}).get("subgraphs", [])]]
     for node in (n for g in graphs for n in g["nodes"]):
         for value in (v for v in node.get("widgets_values") or [] if isinstance(v, str)):
@@ -125,10 +122,10 @@ def install_named_files(base: pathlib.Path, workflows: list[dict]) -> None:
 
 
 def measure_all(server_url: str, files: list[pathlib.Path]) -> dict[str, list[int]]:
-    from support.frontend import USER_SETTINGS, Frontend, prepare_user_settings
-    prepare_user_settings(server_url, {**USER_SETTINGS, "Comfy.VueNodes.Enabled": True})
+    frontend = support("frontend")
+    frontend.prepare_user_settings(server_url, {**frontend.USER_SETTINGS, "Comfy.VueNodes.Enabled": True})
     found: dict[str, list[int]] = {}
-    with Frontend(server_url, 1920, 1080) as browser:
+    with frontend.Frontend(server_url, 1920, 1080) as browser:
         page = browser.open_page(prepare=False)
         for path in files:
             for key, size in measure(page, json.loads(path.read_text(encoding="utf-8")), path.stem).items():
@@ -137,14 +134,13 @@ def measure_all(server_url: str, files: list[pathlib.Path]) -> dict[str, list[in
 
 
 def main() -> None:
-    from support.server import ComfyServer
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=OUT)
     args = parser.parse_args()
     files = sorted((REPO / "workflows").glob("*.json"))
     with tempfile.TemporaryDirectory(prefix="idea-vue-sizes-") as base:
-        server = ComfyServer(pathlib.Path(base))
+        server = support("server").ComfyServer(pathlib.Path(base))
         install_named_files(server.base, [json.loads(f.read_text(encoding="utf-8")) for f in files])
         server.start()
         try:

@@ -66,6 +66,13 @@ def note(title: str, text: str, width: int, height: int) -> dict:
     return {"title": title, "text": text.strip(), "size": [width, height]}
 
 
+def columns(**named) -> list:
+    """A layout's columns, left to right, each named for what it holds (the names are for the reader;
+    tools/arrange_workflow.js takes the columns in order). A column is a list of entries, top to bottom,
+    or `wide(...)`."""
+    return list(named.values())
+
+
 def wide(*items, gap: int) -> dict:
     """A column followed by a wider gap: room for wires that change height steeply between columns."""
     return {"items": list(items), "gap": gap}
@@ -75,7 +82,10 @@ def group(title: str, color: str, *items: str) -> dict:
     return {"title": title, "color": color, "items": list(items)}
 
 
-def at(item: str, y: int = 0, span: bool = False) -> dict:
+TOP = 0  # the top of the flow: notes, and boxes with nothing above them
+
+
+def at(item: str, y: int = TOP, span: bool = False) -> dict:
     """A column entry whose box starts no higher than y (a free lane for the wires above it); with
     span, it may reach over the next columns (a wide note above them)."""
     return {"item": item, "y": y, "span": span}

@@ -38,6 +38,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from support.frontend_shown import DIALOG_TEXTS, LEADS_TO_PANEL, LoadReport, read_shown
+from support.scripts import script
 
 log = logging.getLogger(__name__)
 
@@ -75,80 +76,18 @@ IGNORED_CONSOLE = [
      "every page load, before any workflow, with or without this pack"),
 ]
 
-_INIT_SCRIPT = """
-(() => {
-  for (const [k, v] of Object.entries(%(storage)s)) localStorage.setItem(k, v);
-  window.__ideaToasts = [];
-  const said = new WeakMap();
-  const SPOKEN = '[role=alert], [role=status]';
-  const grab = () => {
-    for (const el of document.querySelectorAll(SPOKEN)) {
-      if (el.querySelector(SPOKEN) || el.closest('[role=dialog], section')) continue;
-      const text = el.innerText.replace(/\\s+/g, ' ').trim();
-      const box = el.getBoundingClientRect();
-      if (!text || box.width < 2 || box.height < 2 || said.get(el) === text) continue;
-      said.set(el, text);
-      window.__ideaToasts.push(text);
-    }
-  };
-  new MutationObserver(grab).observe(document, {childList: true, subtree: true, characterData: true});
-})();
-"""
-
-_READY = ("() => window.app && window.app.graph && window.app.canvas && window.LiteGraph && "
-          "Object.keys(LiteGraph.registered_node_types).length > 0")
-
-_HOOK = """() => {
-  if (window.__ideaHooked) return;
-  window.__ideaHooked = true;
-  window.__ideaMissing = null;
-  app.registerExtension({name: 'idea.tests.missingNodes',
-    afterConfigureGraph(missing) {
-      window.__ideaMissing = (missing || []).map(m => typeof m === 'string' ? m : m.type);
-    }});
-}"""
-
-# Node types are checked at every level: the root graph's, and those inside its subgraphs (whose own
-# type is the subgraph definition's id).
-_LOAD = """async ([wf, name]) => {
-  window.__ideaMissing = null;
-  const subgraphs = (wf.definitions && Array.isArray(wf.definitions.subgraphs)) ? wf.definitions.subgraphs : [];
-  const defined = new Set(subgraphs.map(s => s.id));
-  const types = [wf, ...subgraphs].flatMap(g => Array.isArray(g.nodes) ? g.nodes : []).map(n => n && n.type);
-  const unregistered = [...new Set(types.filter(t => !defined.has(t) && !(t in LiteGraph.registered_node_types)))];
-  let thrown = null;
-  try { await app.loadGraphData(wf, true, true, name); } catch (e) { thrown = String((e && e.stack) || e); }
-  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return {unregistered, hook: window.__ideaMissing, nodes: app.graph.nodes.length, thrown};
-}"""
+_INIT_SCRIPT = script("page_init")
+_READY = script("app_ready")
+_HOOK = script("hook_missing_nodes")
+_LOAD = script("load_workflow")
 
 # The frontend's own Fit View command animates; this sets the same view at once. The nodes'
 # bounding boxes (title bar included) fill FIT_ZOOM of the canvas, leaving room for the side bar.
 FIT_ZOOM = 0.88
-_FIT_VIEW = """async (zoom) => {
-  app.canvas.deselectAll();
-  const rects = app.graph.nodes.map(n => n.boundingRect);
-  if (rects.length) {
-    const x0 = Math.min(...rects.map(r => r[0])), y0 = Math.min(...rects.map(r => r[1]));
-    const x1 = Math.max(...rects.map(r => r[0] + r[2])), y1 = Math.max(...rects.map(r => r[1] + r[3]));
-    app.canvas.ds.fitToBounds([x0, y0, x1 - x0, y1 - y0], {zoom});
-  }
-  app.canvas.setDirty(true, true);
-  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-}"""
-
-_FROM_API = """async ([prompt, name]) => {
-  app.graph.clear();
-  await app.loadApiJson(prompt, name);  // async from frontend 1.49
-  if (app.graph.nodes.length !== Object.keys(prompt).length) return null;
-  app.graph.arrange();
-  await new Promise(r => requestAnimationFrame(r));
-  return JSON.parse(JSON.stringify(app.graph.serialize()));
-}"""
-
-# Toasts through the extension API (removeAll up to 1.49, dismissAll from 1.58).
-_DISMISS_TOASTS = """() => { const t = app.extensionManager.toast; (t.removeAll || t.dismissAll).call(t); }"""
-_VISIBLE_DIALOGS = "() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length).length"
+_FIT_VIEW = script("fit_view")
+_FROM_API = script("api_to_ui")
+_DISMISS_TOASTS = script("dismiss_toasts")
+_VISIBLE_DIALOGS = script("visible_dialog_count")
 CLOSE_BUTTONS = re.compile(r"^(Close|Close dialog)$")
 
 

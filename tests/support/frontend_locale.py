@@ -11,23 +11,10 @@ socket for the `LiteGraph.Node.TooltipDelay` setting's time.
 from __future__ import annotations
 
 from support.frontend import USER_SETTINGS, Frontend, FrontendPage, prepare_user_settings
+from support.scripts import script
 
-# The first node of a type moved to the canvas's top left corner at zoom 1 (set at once: Fit View and
-# centring animate in newer frontends); the screen point of its input socket.
-_INPUT_SOCKET = """async ([type, slot]) => {
-  const node = app.graph.nodes.find(n => n.type === type);
-  const ds = app.canvas.ds;
-  ds.scale = 1;
-  ds.offset = [0, 0];
-  node.pos = [120, 120];
-  app.canvas.setDirty(true, true);
-  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  const [x, y] = ds.convertOffsetToCanvas(node.getConnectionPos(true, slot));
-  const box = app.canvas.canvas.getBoundingClientRect();
-  return [box.left + x, box.top + y];
-}"""
-_TOOLTIP = """() => { const t = document.querySelector('.node-tooltip');
-  return t && t.getClientRects().length ? t.innerText.trim() : null; }"""
+_INPUT_SOCKET = script("input_socket_on_screen")
+_TOOLTIP = script("node_tooltip")
 
 
 def open_page_in(browser: Frontend, lang: str) -> FrontendPage:

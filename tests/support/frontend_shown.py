@@ -28,45 +28,15 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
+from support.scripts import script
+
 CLOSE_PANEL = "Toggle properties panel"  # the errors panel's toggle in 1.49+
 FILE_NAME = r"[^\s/'\"]+\.(?:safetensors|ckpt|pt|pth|bin|sft|gguf|onnx|png|jpe?g|webp)"
 
-# Every row that lists one missing file: its anchor is the row's "Copy URL" button (a file with a
-# download link) or "Copy model name" (1.49+, a file the frontend knows no source for). The row is
-# the largest ancestor of the anchor holding no other anchor, inside its section or dialog.
-_LISTED_ROWS = r"""(fileName) => {
-  const isAnchor = b => /^(Copy URL|Copy model name)$/.test((b.getAttribute('aria-label') || b.innerText).trim());
-  const anchors = Array.from(document.querySelectorAll('button')).filter(b => b.getClientRects().length && isAnchor(b));
-  const copyUrls = anchors.filter(b => (b.getAttribute('aria-label') || b.innerText).trim() === 'Copy URL');
-  const named = new RegExp(fileName);
-  return anchors.map(anchor => {
-    let row = anchor;
-    const within = anchor.closest('section, [role=dialog]') || document.body;
-    while (row.parentElement && row.parentElement !== within && within.contains(row.parentElement)
-           && anchors.filter(a => row.parentElement.contains(a)).length === 1) row = row.parentElement;
-    const lines = row.innerText.split('\n').map(l => l.trim()).filter(Boolean);
-    return {lines, copyUrl: copyUrls.indexOf(anchor), named: lines.some(l => named.test(l))};
-  });
-}"""
-
-_PANEL_SECTIONS = """() => Array.from(document.querySelectorAll('section')).filter(s => s.getClientRects().length
-  && !s.querySelector('section')).map(s => s.innerText.replace(/\\s+/g, ' ').trim()).filter(Boolean)"""
-
-DIALOG_TEXTS = """() => Array.from(document.querySelectorAll('[role=dialog]')).filter(d => d.getClientRects().length)
-  .map(d => d.innerText.replace(/\\s+/g, ' ').trim())"""
-
-# A node's box on screen, after centring the view on it at scale 1 (in the graph the canvas shows: the
-# root, or a subgraph opened on it). A workflow opens fitted to the window, where 1.32.9's 1 px outline
-# is drawn too thin to read.
-_NODE_ON_SCREEN = """(id) => {
-  const node = app.canvas.graph.getNodeById(id);
-  app.canvas.ds.scale = 1;
-  app.canvas.centerOnNode(node);
-  app.canvas.setDirty(true, true);
-  const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, r = app.canvas.canvas.getBoundingClientRect();
-  const a = ds.convertOffsetToCanvas([x, y]), b = ds.convertOffsetToCanvas([x + w, y + h]);
-  return [r.left + a[0], r.top + a[1], b[0] - a[0], b[1] - a[1]];
-}"""
+_LISTED_ROWS = script("listed_missing_files")
+_PANEL_SECTIONS = script("panel_sections")
+DIALOG_TEXTS = script("dialog_texts")
+_NODE_ON_SCREEN = script("node_on_screen")
 
 
 @dataclass
@@ -226,26 +196,8 @@ def red_outline(page, node_id, margin: int = 14) -> int:
     return int(red.sum())
 
 
-# Each card: the smallest element around a title that holds one picture, and whether it has loaded.
-_TEMPLATE_CARDS = """(titles) => {
-  const dialog = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
-  const cards = {};
-  for (const title of titles) {
-    const label = Array.from(dialog.querySelectorAll('*')).find(e => e.children.length === 0 && e.innerText &&
-      e.innerText.trim() === title);
-    let card = label;
-    while (card && card !== dialog && card.querySelectorAll('img').length === 0) card = card.parentElement;
-    const pictures = card && card !== dialog ? Array.from(card.querySelectorAll('img')) : [];
-    cards[title] = {shown: !!label, pictures: pictures.map(i => i.complete && i.naturalWidth > 0)};
-  }
-  return {text: dialog.innerText, cards};
-}"""
-
-
-_CARD_LOADED = """(title) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
-  let card = Array.from(d.querySelectorAll('*')).find(e => e.children.length === 0 && e.innerText && e.innerText.trim() === title);
-  while (card && card !== d && card.querySelectorAll('img').length === 0) card = card.parentElement;
-  return !!card && card !== d && Array.from(card.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0); }"""
+_TEMPLATE_CARDS = script("template_cards")
+_CARD_LOADED = script("template_card_loaded")
 
 
 def template_cards(page, pack: str, titles: list[str]) -> dict:
@@ -259,8 +211,7 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
     try:
         page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
         page.get_by_role("dialog").get_by_text(pack, exact=True).first.click()
-        page.wait_for_function("""(titles) => { const d = Array.from(document.querySelectorAll('[role=dialog]')).find(d => d.getClientRects().length);
-            return d && titles.every(t => d.innerText.includes(t)); }""", arg=titles, timeout=15_000)
+        page.wait_for_function(script("template_titles_shown"), arg=titles, timeout=15_000)
         for title in titles:  # a card's picture loads once it is scrolled into view
             page.get_by_role("dialog").get_by_text(title, exact=True).first.scroll_into_view_if_needed()
             page.wait_for_function(_CARD_LOADED, arg=title, timeout=15_000)
@@ -270,8 +221,7 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
     return {**shown, "fetched": sorted({f[len(folder):] for f in fetched if f.startswith(folder)})}
 
 
-_OPTIONS = """() => Array.from(document.querySelectorAll('[role=option]')).filter(o => o.getClientRects().length)
-  .map(o => o.innerText.replace(/\\s+/g, ' ').trim())"""
+_OPTIONS = script("search_options")
 
 
 def search_nodes(page, query: str, settle_ms: int = 800, choose: bool = False) -> list[str]:
@@ -294,34 +244,7 @@ def search_nodes(page, query: str, settle_ms: int = 800, choose: bool = False) -
     return found
 
 
-# The text boxes the user sees on node `id`: each visible <textarea> whose middle lies in the node's box
-# on screen and is the topmost element there (not covered by another node, a menu or a dialog). The view
-# is first set to scale 1 and centred on the node, where every frontend draws its widgets.
-_NODE_TEXTS = """async (id) => {
-  const node = app.canvas.graph.getNodeById(id);
-  app.canvas.ds.scale = 1;
-  app.canvas.centerOnNode(node);
-  app.canvas.setDirty(true, true);
-  await new Promise(r => setTimeout(r, 400));
-  const el = document.querySelector(`[data-node-id="${id}"]`);
-  let box;
-  if (el) {
-    const b = el.getBoundingClientRect();
-    box = [b.left, b.top, b.right, b.bottom];
-  } else {
-    const [x, y, w, h] = node.boundingRect, ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
-    const a = ds.convertOffsetToCanvas([x, y]), z = ds.convertOffsetToCanvas([x + w, y + h]);
-    box = [c.left + a[0], c.top + a[1], c.left + z[0], c.top + z[1]];
-  }
-  return Array.from(document.querySelectorAll('textarea')).filter(t => {
-    const b = t.getBoundingClientRect();
-    if (!b.width || !b.height) return false;
-    const cx = b.left + b.width / 2, cy = b.top + b.height / 2;
-    if (cx < box[0] || cx > box[2] || cy < box[1] || cy > box[3]) return false;
-    const top = document.elementFromPoint(cx, cy);
-    return !!top && (top === t || t.contains(top));
-  }).map(t => t.value);
-}"""
+_NODE_TEXTS = script("node_texts")
 
 
 def node_texts(page, node_id) -> list[str]:

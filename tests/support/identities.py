@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from idea.identity import IdentityEmbedding
-from idea.identity_file import save_identity
+from idea.identity_writing import save_identity
 from support.id_adapter import WIDTHS, context_width
 
 

@@ -17,81 +17,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-# Returns the loaded graph's geometry in canvas units.
-GEOMETRY_JS = """() => {
-  const g = app.graph;
-  const nodes = g.nodes.map(n => ({id: n.id, type: n.type, title: n.title, rect: Array.from(n.boundingRect),
-                                   titled: n.constructor.title_mode !== LiteGraph.NO_TITLE}));
-  const links = [];
-  for (const n of g.nodes) for (const [slot, input] of (n.inputs || []).entries()) {
-    if (input.link == null) continue;
-    const link = g.links.get ? g.links.get(input.link) : g.links[input.link];
-    const origin = g.getNodeById(link.origin_id);
-    links.push({id: link.id, origin: origin.id, origin_slot: link.origin_slot, target: n.id, target_slot: slot,
-                start: Array.from(origin.getConnectionPos(false, link.origin_slot)),
-                end: Array.from(n.getConnectionPos(true, slot))});
-  }
-  const groups = g.groups.map(gr => ({title: gr.title, rect: Array.from(gr._bounding)}));
-  return {nodes, links, groups};
-}"""
+from support.scripts import script
 
-# The boxes of the nodes as drawn (canvas units): a node's [data-node-id] element where the Vue renderer
-# draws it, else LiteGraph's bounding box; the groups' frames (drawn on the canvas by both renderers).
-_SHOWN_BOXES = """const shownBoxes = (g) => {
-  const ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
-  const nodes = g.nodes.map(n => {
-    const el = document.querySelector(`[data-node-id="${n.id}"]`);
-    let rect = Array.from(n.boundingRect);
-    if (el) {
-      const b = el.getBoundingClientRect();
-      rect = [(b.left - c.left) / ds.scale - ds.offset[0], (b.top - c.top) / ds.scale - ds.offset[1],
-              b.width / ds.scale, b.height / ds.scale];
-    }
-    return {id: n.id, type: n.type, title: n.title, rect, dom: !!el,
-            titled: n.constructor.title_mode !== LiteGraph.NO_TITLE};
-  });
-  return {nodes, links: [], groups: g.groups.map(gr => ({title: gr.title, rect: Array.from(gr._bounding)}))};
-};"""
-
-# The shown boxes of the graph on the canvas (links left out: the wire rules are the classic canvas's).
-SHOWN_GEOMETRY_JS = f"""async () => {{
-  {_SHOWN_BOXES}
-  await new Promise(r => setTimeout(r, 300));  // the Vue nodes lay themselves out
-  return shownBoxes(app.canvas.graph);
-}}"""
-
-# The shown boxes inside each blueprint node of the root graph, each opened as a user does (double click:
-# LGraphCanvas.openSubgraph), then the root graph shown again.
-INSIDE_BLUEPRINTS_JS = f"""async () => {{
-  {_SHOWN_BOXES}
-  const root = app.canvas.graph, out = [];
-  for (const node of root.nodes.filter(n => n.subgraph)) {{
-    app.canvas.openSubgraph(node.subgraph, node);
-    await new Promise(r => setTimeout(r, 600));
-    out.push({{blueprint: node.title, ...shownBoxes(app.canvas.graph)}});
-    app.canvas.setGraph(root);
-    await new Promise(r => setTimeout(r, 300));
-  }}
-  return out;
-}}"""
-
-# Where the canvas, and every node's and group's box, lie in the window (CSS px), and which element is
-# on top at the middle of each node's title bar (a side bar, menu or dialog covering it would be).
-ON_SCREEN_JS = """() => {
-  const ds = app.canvas.ds, c = app.canvas.canvas.getBoundingClientRect();
-  const toScreen = ([x, y, w, h]) => { const a = ds.convertOffsetToCanvas([x, y]), b = ds.convertOffsetToCanvas([x + w, y + h]);
-    return [c.left + a[0], c.top + a[1], b[0] - a[0], b[1] - a[1]]; };
-  const nodes = app.canvas.graph.nodes.map(n => {
-    const el = document.querySelector(`[data-node-id="${n.id}"]`);
-    const b = el ? el.getBoundingClientRect() : null;
-    const rect = b ? [b.left, b.top, b.width, b.height] : toScreen(Array.from(n.boundingRect));
-    const top = document.elementFromPoint(rect[0] + rect[2] / 2, rect[1] + Math.min(12, rect[3] / 2));
-    return {title: `${n.title} (#${n.id})`, rect,
-            titleSeen: !!top && (top === app.canvas.canvas || (!!el && el.contains(top)))};
-  });
-  return {canvas: [c.left, c.top, c.width, c.height], scale: ds.scale, nodes,
-          groups: app.canvas.graph.groups.map(g => ({title: g.title, rect: toScreen(Array.from(g._bounding))}))};
-}"""
+GEOMETRY_JS = script("graph_geometry")
+SHOWN_GEOMETRY_JS = script("shown_geometry")
+INSIDE_BLUEPRINTS_JS = script("inside_blueprints")
+ON_SCREEN_JS = script("on_screen")
 
 NOTE_TYPES = frozenset({"Note", "MarkdownNote"})
 SAMPLES = 48  # points per wire
