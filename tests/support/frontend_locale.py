@@ -5,8 +5,9 @@ page opened afterwards starts in it. The server keeps it for every later page (p
 merged into the stored ones): a test that changes it sets it back (`reset_language`).
 
 What a user reads: the node search box's results (support.frontend_shown.search_nodes) and a node's
-tooltip, which the frontend shows in a DOM element (`.node-tooltip`) after the mouse rests on an input
-socket for the `LiteGraph.Node.TooltipDelay` setting's time.
+tooltip, which the frontend shows in a DOM element after the mouse rests on an input socket: the
+classic canvas's `.node-tooltip` (after the `LiteGraph.Node.TooltipDelay` setting's time), or under
+the Vue node renderer an element with the role `tooltip` beside the socket's own element.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from support.scripts import script
 
 _INPUT_SOCKET = script("input_socket_on_screen")
 _TOOLTIP = script("node_tooltip")
+_SOCKET_UNCOVERED = script("socket_uncovered")
 
 
 def open_page_in(browser: Frontend, lang: str) -> FrontendPage:
@@ -54,10 +56,9 @@ def input_tooltip(page: FrontendPage, node_type: str, slot: int, timeout_ms: int
     tooltip the page shows there (None when none shows within `timeout_ms`). As a user whose first
     rest went unnoticed, it moves off and back once more before giving up."""
     x, y = page.page.evaluate(_INPUT_SOCKET, [node_type, slot])
-    # the frontend shows tooltips only for a pointer resting on the canvas itself: wait until nothing
-    # lies over it there (the search box closes with a fade)
-    page.page.wait_for_function("([x, y]) => document.elementFromPoint(x, y)?.tagName === 'CANVAS'", arg=[x, y],
-                                timeout=timeout_ms)
+    # the frontend shows tooltips only for a pointer resting on the socket itself: wait until nothing
+    # else lies over it there (the search box closes with a fade)
+    page.page.wait_for_function(_SOCKET_UNCOVERED, arg=[x, y, node_type], timeout=timeout_ms)
     for _ in range(2):
         page.page.mouse.move(x - 40, y)
         page.page.mouse.move(x, y, steps=4)
