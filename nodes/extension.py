@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import model_folders
 from .apply_id_adapter import ApplyIDAdapter
 from .apply_id_adapter_conditioning import ApplyIDAdapterConditioning
 from .face_similarity import FaceSimilarity
 from .faceid_embed import FaceIDEmbed
+from .host import model_folders
 from .id_enhancer import IDEnhancerNode
 from .learn_id_token import LearnIDToken
 from .load_identity import LoadIdentity

@@ -10,15 +10,16 @@ import comfy.utils
 from comfy_api.latest import io
 
 from ..idea.training_recipe import BASE_LEARNING_RATE, TrainSettings, default_resolution
-from . import identity_store
-from .id_trainer import IDTokenTrainer, NonFiniteLoss, TrainingState, prediction_type
-from .loss_plot import loss_curve_image
-from .model_arch import check_identity_fits
-from .precision import CHECKPOINTING, PRECISIONS, resolve_checkpointing, resolve_precision
-from .reference_latents import reference_latents
-from .search_words import search_aliases
-from .text_encoders import check_clip_fits, check_clip_layers
-from .training_errors import TrainingOutOfMemoryError, TrainingStoppedError
+from .host.model_arch import check_identity_fits
+from .host.text_encoders import check_clip_fits, check_clip_layers
+from .schema.search_words import search_aliases
+from .training import run_files as identity_store
+from .training.checkpointing import CHECKPOINTING, resolve_checkpointing
+from .training.errors import TrainingOutOfMemoryError, TrainingStoppedError
+from .training.loss_plot import loss_curve_image
+from .training.precision import PRECISIONS, resolve_precision
+from .training.reference_latents import reference_latents
+from .training.trainer import IDTokenTrainer, NonFiniteLoss, TrainingState, prediction_type
 from .types import IdentityType
 
 log = logging.getLogger(__name__)

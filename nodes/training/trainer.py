@@ -23,21 +23,22 @@ import comfy.model_management
 import comfy.samplers
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
-from ..idea.archs import base_arch
-from ..idea.errors import IDEAError, InputError
-from ..idea.flux_recipe import TRAINING_GUIDANCE, flow_sigmas
-from ..idea.identity import IdentityEmbedding
-from ..idea.regulariser import MahalanobisRegulariser
-from ..idea.training_state import restore_optimizer_state
-from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
+from ...idea.archs import base_arch
+from ...idea.errors import IDEAError, InputError
+from ...idea.flux_recipe import TRAINING_GUIDANCE, flow_sigmas
+from ...idea.identity import IdentityEmbedding
+from ...idea.regulariser import MahalanobisRegulariser
+from ...idea.training_state import restore_optimizer_state
+from ...idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
                                      make_optimizer)
-from .adapter_patch import attach_id_adapter
+from ..host.model_arch import read_model_arch
+from ..host.text_encoders import read_clip
+from ..patching.adapter_patch import attach_id_adapter
 from .autograd_weights import autograd_usable, host_training_mode
-from .caption_encoder import CaptionEncoder
+from .caption_encoder import CaptionEncoder, sdpa_for_backward
+from .checkpointing import gradient_checkpointing
 from .flux_autograd import t5_layers_recomputed, training_forward_guard
-from .model_arch import read_model_arch
-from .precision import autocast_for, gradient_checkpointing, sdpa_for_backward
-from .text_encoders import read_clip
+from .precision import autocast_for
 
 log = logging.getLogger(__name__)
 
