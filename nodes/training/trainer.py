@@ -136,7 +136,9 @@ class _LoopSampler(comfy.samplers.Sampler):
 
 class IDTokenTrainer:
     def __init__(self, model, clip, state: TrainingState, latents: torch.Tensor,
-                 loss_fn: LossFn | None = None, on_step: Callable[[TrainingState], None] | None = None):
+                 loss_fn: LossFn | None = None, on_step: Callable[[IDTokenTrainer], None] | None = None):
+        """on_step: called after each step with this trainer (its state, optimiser and trainable
+        tensors: what a save needs)."""
         self.model, self.clip, self.state, self.latents = model, clip, state, latents
         self.loss_fn = loss_fn
         self.on_step = on_step
@@ -240,7 +242,7 @@ class IDTokenTrainer:
             self.state.losses.append(float(loss.detach()))
             self.step_tokens.end()
             if self.on_step is not None:
-                self.on_step(self.state)
+                self.on_step(self)
 
     def _step(self, total: torch.Tensor) -> None:
         scale = 1024.0 if self.state.settings.precision == "fp16" else 1.0
