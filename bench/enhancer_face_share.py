@@ -98,8 +98,8 @@ def group_of(name: str) -> str:
 def train_and_watch(host, models, identity, steps: int, resolution: int, batch: int):
     """Learn ID Token's own loop; the optimiser's pre-step hook reads every gradient it is handed and
     counts the elements below AdamW's eps (the recipe's)."""
-    trainer_mod, recipe = host.pack_module("nodes.id_trainer"), host.pack_module("idea.training_recipe")
-    latents_mod = host.pack_module("nodes.reference_latents")
+    trainer_mod, recipe = host.pack_module("nodes.training.trainer"), host.pack_module("idea.training_recipe")
+    latents_mod = host.pack_module("nodes.training.reference_latents")
     sums, below, counts = collections.Counter(), collections.Counter(), collections.Counter()
     with torch.inference_mode():
         latents = latents_mod.reference_latents(models.vae, reference_images(2, resolution, 0), resolution)
@@ -140,8 +140,8 @@ def main(argv=None) -> int:
         label = models.label + ("" if args.tiny else ", random weights")
         identity = make_identity(host, models.clip, seed=0)
         faces = unit_faces(args.faces, identity.face_dim, seed=1)
-        encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(
-            models.clip, host.pack_module("nodes.text_encoders").read_clip(models.clip))
+        encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(
+            models.clip, host.pack_module("nodes.host.text_encoders").read_clip(models.clip))
         with torch.inference_mode(False), torch.no_grad():
             encoder.prepare()
             context, _ = encoder.encode([0], identity.token_vectors)

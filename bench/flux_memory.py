@@ -205,7 +205,7 @@ def quadratic_fit(xs, ys) -> dict:
 
 def kernels_of_training(kind: str):
     """The attention kernels training uses on a GPU: the pack runs the text encoder with SDPA's math
-    kernel (nodes/precision.py, sdpa_for_backward); the transformer gets PyTorch's choice (flash)."""
+    kernel (nodes/training/caption_encoder.py, sdpa_for_backward); the transformer gets PyTorch's choice (flash)."""
     if kind != "t5":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     host_args.use_pytorch_cross_attention = True  # the attention the host uses on an NVIDIA GPU (SDPA)
     ensure_host_importable()
     import comfy.model_management as mm
-    if hasattr(mm, "in_training"):  # newer hosts: the differentiable RoPE training uses (nodes/autograd_weights.py)
+    if hasattr(mm, "in_training"):  # newer hosts: the differentiable RoPE training uses (nodes/training/autograd_weights.py)
         mm.in_training = True
     torch.manual_seed(0)
     tokens = tuple(int(t) for t in args.tokens.split(","))

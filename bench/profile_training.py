@@ -84,10 +84,10 @@ def _patched(owner, name: str, replacement):
 def instrumented(host, models, timeline: _Timeline):
     """Clocks on the node's pieces while the block runs."""
     import comfy.utils
-    encoder_cls = host.pack_module("nodes.caption_encoder").CaptionEncoder
+    encoder_cls = host.pack_module("nodes.training.caption_encoder").CaptionEncoder
     adapter_cls = host.pack_module("idea.adapter").IDAdapter
     identity_cls = host.pack_module("idea.identity").IdentityEmbedding
-    trainer_cls = host.pack_module("nodes.id_trainer").IDTokenTrainer
+    trainer_cls = host.pack_module("nodes.training.trainer").IDTokenTrainer
     adapter_forward = adapter_cls.__dict__["forward"]
 
     def adapter_with_marks(self, context, id_tokens, weight=1.0):

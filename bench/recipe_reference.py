@@ -77,7 +77,7 @@ class PublishedRecipe:
         self.unet = self.base.diffusion_model
         self.vae = models.vae.first_stage_model
         self.text = models.clip.cond_stage_model
-        self.layout = host.pack_module("nodes.text_encoders").read_clip(models.clip)
+        self.layout = host.pack_module("nodes.host.text_encoders").read_clip(models.clip)
         recipe = host.pack_module("idea.training_recipe")
         self.templates = [recipe.caption_parts(t) for t in recipe.CAPTION_TEMPLATES]
         self.identity = identity  # a clone made outside inference mode

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import logging
 
-import torch
 from comfy_api.latest import io
 
 from ..idea.archs import base_arch
 from ..idea.errors import InputError
-from .adapter_patch import attach_id_adapter
-from .model_arch import check_identity_fits
-from .search_words import search_aliases
-from .text_encoders import check_clip_fits
+from .host.model_arch import check_identity_fits
+from .host.text_encoders import check_clip_fits
+from .patching.adapter_patch import attach_id_adapter
+from .patching.frozen_identity import frozen_id_tokens, warn_if_untrained
+from .schema.search_words import search_aliases
 from .types import IdentityType
 
 log = logging.getLogger(__name__)
@@ -29,19 +29,6 @@ def sigma_window(model, start_at: float, end_at: float) -> tuple[float | None, f
     sigma_start = sampling.percent_to_sigma(start_at) if start_at > 0.0 else None
     sigma_end = sampling.percent_to_sigma(end_at) if end_at < 1.0 else None
     return sigma_start, sigma_end
-
-
-def frozen_id_tokens(identity) -> torch.Tensor:
-    """Z, detached. Nodes run in inference mode; Z is made outside it so what it ends up in stays
-    usable by code that runs with autograd (a training node downstream)."""
-    with torch.inference_mode(False), torch.no_grad():
-        return identity.fused_tokens().detach().clone()
-
-
-def warn_if_untrained(identity, node: str) -> None:
-    if float(identity.adapter.gamma) == 0.0:
-        log.warning("this identity's ID-Adapter is untrained (its gate gamma is 0), so %s changes nothing; "
-                    "train the identity with Learn ID Token first", node)
 
 
 class ApplyIDAdapter(io.ComfyNode):

@@ -15,9 +15,9 @@ from comfy_api.latest import io
 
 from ..idea.archs import ARCH_LABELS, base_arch
 from ..idea.errors import InputError
-from .adapter_patch import IDAdapterWrapper
-from .apply_id_adapter import frozen_id_tokens, warn_if_untrained
-from .search_words import search_aliases
+from .patching.adapter_patch import IDAdapterWrapper
+from .patching.frozen_identity import frozen_id_tokens, warn_if_untrained
+from .schema.search_words import search_aliases
 from .types import IdentityType
 
 log = logging.getLogger(__name__)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from ..idea.face_similarity import face_similarity
-from .face_model_inputs import (SAME_AS_REFERENCE, check_model_pack, detection_size_input, face_selection_inputs,
+from ..idea.likeness import face_similarity
+from .schema.face_model_inputs import (SAME_AS_REFERENCE, check_model_pack, detection_size_input, face_selection_inputs,
                                 load_pack, model_pack_input, provider_input)
-from .search_words import search_aliases
+from .schema.search_words import search_aliases
 from .types import FaceEmbeddingType
 
 

@@ -6,9 +6,9 @@ from comfy_api.latest import io, ui
 from ..idea.face_agreement import ACTIONS, check_references
 from ..idea.face_framing import DEFAULT_FRAMING, FRAMING_TOOLTIP, FRAMINGS
 from ..idea.face_pipeline import embed_photos
-from .face_model_inputs import (check_model_pack, detection_size_input, face_selection_inputs, load_pack,
+from .schema.face_model_inputs import (check_model_pack, detection_size_input, face_selection_inputs, load_pack,
                                 model_pack_input, provider_input)
-from .search_words import search_aliases
+from .schema.search_words import search_aliases
 from .types import FaceEmbeddingType
 
 

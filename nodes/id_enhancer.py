@@ -5,9 +5,9 @@ from comfy_api.latest import io
 
 from ..idea.anchor import NAME_LIST_PATH, load_name_list
 from ..idea.identity import IdentityEmbedding
-from .search_words import search_aliases
-from .text_encoders import encoder_layers, read_clip
-from .textual_anchor import textual_anchor
+from .host.text_encoders import encoder_layers, read_clip
+from .host.textual_anchor import textual_anchor
+from .schema.search_words import search_aliases
 from .types import FaceEmbeddingType, IdentityType
 
 

@@ -9,8 +9,8 @@ import folder_paths
 
 from ..idea.errors import IDEAError
 from ..idea.identity_file import load_identity
-from . import model_folders
-from .search_words import search_aliases
+from .host import model_folders
+from .schema.search_words import search_aliases
 from .types import IdentityType
 
 # The file Learn ID Token writes under its default name (my_person): what a new node offers first.

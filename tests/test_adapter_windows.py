@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from support import tiny_models
-from support.id_adapter import adapted, make_identity, randn, sample
+from support.random_identities import adapted, make_identity, randn, sample
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_a_context_of_another_length_is_adapted_as_a_whole(host):
 def test_training_contexts_are_adapted_exactly_as_before_with_the_same_gradients(host, sd15):
     """Learn ID Token attaches its live adapter through attach_id_adapter; its contexts are one window,
     so the result and every gradient are bit-identical to calling the adapter directly."""
-    patch_mod = host.pack_module("nodes.adapter_patch")
+    patch_mod = host.pack_module("nodes.patching.adapter_patch")
     identity = make_identity(host, gamma=0.3)
     identity.make_trainable()
     patched = patch_mod.attach_id_adapter(sd15[0], identity.adapter, identity.fused_tokens, copy_adapter=False)

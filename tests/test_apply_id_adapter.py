@@ -10,7 +10,7 @@ import types
 import pytest
 import torch
 from support import tiny_models
-from support.id_adapter import WIDTHS, adapted, make_identity, randn, sample
+from support.random_identities import WIDTHS, adapted, make_identity, randn, sample
 
 def apply_node(host, model, identity, weight=1.0, start_at=0.0, end_at=1.0, apply_to="cond"):
     return host.run("IDEA_ApplyIDAdapter", model=model, identity=identity, weight=weight,
@@ -232,14 +232,14 @@ def test_sd2_and_sdxl_context_sizes(host, sigma_at, arch):
 
 
 def test_an_identity_of_another_base_is_refused_with_the_fix(host, sd15):
-    mismatch = host.pack_module("nodes.model_arch").IdentityModelMismatch
+    mismatch = host.pack_module("nodes.host.model_arch").IdentityModelMismatch
     with pytest.raises(mismatch) as error:
         apply_node(host, sd15, make_identity(host, "sdxl"))
     assert str(error.value) == ("this identity was trained for SDXL (context 2048) but the model is SD1.x "
                                 "(context 768); load an SDXL checkpoint or train the identity on this one")
 
     import comfy.supported_models as supported
-    model_arch = host.pack_module("nodes.model_arch")
+    model_arch = host.pack_module("nodes.host.model_arch")
     refiner = types.SimpleNamespace(model=types.SimpleNamespace(
         model_config=supported.SDXLRefiner({"context_dim": 1280})))
     with pytest.raises(mismatch, match=r"this model is SDXL Refiner \(context 1280\)\. The identity was trained for SDXL"):
@@ -254,7 +254,7 @@ def test_an_identity_of_another_base_is_refused_with_the_fix(host, sd15):
 
 
 def test_low_precision_context_keeps_its_dtype_with_one_copy_per_dtype(host, sd15):
-    patch_mod = host.pack_module("nodes.adapter_patch")
+    patch_mod = host.pack_module("nodes.patching.adapter_patch")
     identity = make_identity(host)
     [(key, wrapper)] = patch_mod.attached_id_adapters(apply_node(host, sd15, identity))
     assert key.startswith(patch_mod.KEY_PREFIX)
@@ -270,7 +270,7 @@ def test_low_precision_context_keeps_its_dtype_with_one_copy_per_dtype(host, sd1
 
 def test_training_use_gets_gradients_into_the_live_adapter_and_enhancer(host, sd15, sigma_at):
     """What the training node relies on: no copy, Z recomputed by a callable, autograd through the UNet."""
-    patch_mod = host.pack_module("nodes.adapter_patch")
+    patch_mod = host.pack_module("nodes.patching.adapter_patch")
     identity = make_identity(host, gamma=0.3)
     identity.make_trainable()
     patched = patch_mod.attach_id_adapter(sd15, identity.adapter, identity.fused_tokens, copy_adapter=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from support import tiny_models
-from support.id_adapter import adapted, make_identity, randn, sample
+from support.random_identities import adapted, make_identity, randn, sample
 
 NODE = "IDEA_ApplyIDAdapterConditioning"
 

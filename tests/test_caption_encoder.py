@@ -11,8 +11,8 @@ from support import tiny_models
 @pytest.fixture(scope="module")
 def encoder_and_vectors(host, cache_dir):
     _, clip, _ = tiny_models.build_sd15_in_process(cache_dir)
-    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
-    encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, layout)
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
+    encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, layout)
     vectors = torch.randn(2, 768, generator=torch.Generator().manual_seed(4)) * 0.5
     return clip, layout, encoder, vectors
 

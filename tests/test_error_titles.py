@@ -9,16 +9,27 @@ import pkgutil
 from support import paths
 
 
+def module_names(folder, dotted: str, into_subpackages: bool) -> list[str]:
+    """The modules of a package folder by dotted name, with its subpackages' where asked (nodes/:
+    nodes/training/ holds training's errors)."""
+    names = []
+    for info in pkgutil.iter_modules([str(folder)]):
+        names.append(f"{dotted}.{info.name}")
+        if info.ispkg and into_subpackages:
+            names += module_names(folder / info.name, f"{dotted}.{info.name}", into_subpackages)
+    return names
+
+
 def pack_error_classes(host) -> dict[str, type]:
     """Exception classes defined in any module of the pack, as the host imported it."""
     found = {}
     for package in ("idea", "nodes"):
-        for info in pkgutil.iter_modules([str(paths.REPO / package)]):
-            module = host.pack_module(f"{package}.{info.name}")
+        for dotted in module_names(paths.REPO / package, package, into_subpackages=package == "nodes"):
+            module = host.pack_module(dotted)
             for name, value in vars(module).items():
                 if (inspect.isclass(value) and issubclass(value, BaseException)
                         and value.__module__ in (module.__name__, "ID-EA")):
-                    found[f"{package}.{info.name}.{name}"] = value
+                    found[f"{dotted}.{name}"] = value
     return found
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from support import tiny_flux, tiny_models
-from support.id_adapter import make_identity
+from support.random_identities import make_identity
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_cfg_with_a_negative_of_another_length_adapts_only_what_was_asked(host, 
 
 def test_a_flux_identity_is_refused_on_sd_and_an_sd_identity_on_flux(host, flux, sd2):
     flux_identity, sd_identity = make_identity(host, "flux", seed=4), make_identity(host, "sd2", seed=5)
-    mismatch = host.pack_module("nodes.model_arch").IdentityModelMismatch
+    mismatch = host.pack_module("nodes.host.model_arch").IdentityModelMismatch
     with pytest.raises(mismatch, match=r"trained for FLUX.1 \(context 4096\) but the model is SD2.x \(context 1024\)"):
         apply(host, sd2[0], flux_identity)
     with pytest.raises(mismatch, match=r"trained for SD2.x \(context 1024\) but the model is FLUX.1 \(context 4096\)"):

@@ -42,9 +42,9 @@ def trained(host, flux, new_identity):
 
 def test_the_model_and_its_text_encoders_are_read_as_flux(host, flux):
     model, clip, _ = flux
-    found = host.pack_module("nodes.model_arch").read_model_arch(model)
+    found = host.pack_module("nodes.host.model_arch").read_model_arch(model)
     assert (found.arch, found.ctx_dim, found.describe()) == ("flux", 4096, "FLUX.1 (context 4096)")
-    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
     assert layout.arch == "flux" and layout.ctx_dim == 4096 and layout.pooled_key == "clip_l"
     assert [(h.key, h.width, h.first_position) for h in layout.encoders] == [("t5xxl", 4096, 0), ("clip_l", 768, 1)]
     assert [h.key for h in layout.context_encoders] == ["t5xxl"]
@@ -54,7 +54,7 @@ def test_the_anchor_is_t5s_output_at_the_name_means_and_t5_starts_from_the_means
     """docs/flux.md: A = T5-XXL's states at m_1..m_K of the released names (T5 has no BOS), through
     the host's own encode of the whole FLUX prompt; T5's tokens start at m_k, CLIP-L's at its output."""
     _, clip, _ = flux
-    anchor_mod, layout = host.pack_module("idea.anchor"), host.pack_module("nodes.text_encoders").read_clip(clip)
+    anchor_mod, layout = host.pack_module("idea.anchor"), host.pack_module("nodes.host.text_encoders").read_clip(clip)
     names = anchor_mod.load_name_list()
     means = {h.key: anchor_mod.column_means([h.name_token_ids(n) for n in names], h.embedding_table().float(), 2)
              for h in layout.encoders}
@@ -74,8 +74,8 @@ def test_training_captions_are_what_the_host_encodes_for_embedding_name(host, fl
     """The trainer's batched captions (T5 padded to 256, CLIP-L to 77, the vectors in between) equal
     the host's CLIPTextEncode of the same caption with the vectors saved as embedding:NAME."""
     _, clip, _ = flux
-    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
-    encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, layout)
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
+    encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, layout)
     vectors = {k: v + 0.01 * torch.randn(v.shape, generator=torch.Generator().manual_seed(5))
                for k, v in new_identity.token_vectors.items()}
     host.pack_module("idea.identity_writing").save_embedding_for_prompts(
@@ -105,7 +105,7 @@ def test_training_moves_loss_tokens_and_gate_and_records_the_flux_recipe(host, t
 def test_checkpointed_blocks_give_the_gradients_of_the_plain_forward(host, flux):
     """The host's FLUX blocks add residuals in place: plain autograd refuses them, the snapshot hooks
     make the forward differentiable, and the recomputing blocks give the same input gradients."""
-    autograd_mod, weights = host.pack_module("nodes.flux_autograd"), host.pack_module("nodes.autograd_weights")
+    autograd_mod, weights = host.pack_module("nodes.training.flux_autograd"), host.pack_module("nodes.training.autograd_weights")
     model = flux[0].model.diffusion_model
     gen = torch.Generator().manual_seed(2)
     img, txt = torch.randn(1, 16, 256, generator=gen), torch.randn(1, 8, 256, generator=gen)
@@ -134,9 +134,9 @@ def test_recomputed_t5_layers_give_the_gradients_of_the_plain_encode(host, flux,
     """With checkpointing, T5-XXL's layers are recomputed in backward (its cast weight copies are not
     kept): the token vectors' gradients are those of the plain encode."""
     _, clip, _ = flux
-    autograd_mod, weights = host.pack_module("nodes.flux_autograd"), host.pack_module("nodes.autograd_weights")
-    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
-    encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, layout)
+    autograd_mod, weights = host.pack_module("nodes.training.flux_autograd"), host.pack_module("nodes.training.autograd_weights")
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
+    encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, layout)
     t5 = layout.encoders[0].encoder
 
     def gradients(recompute: bool):

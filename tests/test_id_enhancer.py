@@ -83,7 +83,7 @@ def test_enhancer_is_seeded_and_settings_are_carried(host, sd15):
 
 def test_anchor_is_cached_per_clip_and_follows_clip_skip(host, sd15):
     _, clip, _ = sd15
-    anchors = host.pack_module("nodes.textual_anchor")
+    anchors = host.pack_module("nodes.host.textual_anchor")
     first = run_enhancer(host, clip).anchor
     assert len(anchors._CACHE[clip.cond_stage_model]) >= 1
     assert torch.equal(run_enhancer(host, clip).anchor, first)

@@ -94,7 +94,7 @@ def test_saved_embedding_works_in_prompts_and_the_identity_file_loads(host, sd15
     with_identity = encode("a photo of embedding:obama_prompt person")
     assert not torch.allclose(with_identity, encode("a photo of person"))
     # the host inserted exactly the learned vectors: same as our caption path with those vectors
-    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
     handle = layout.encoders[0]
     ids = handle.name_token_ids("a photo of") + list(trained.token_vectors["clip_l"].unbind(0)) + \
         handle.name_token_ids("person")
@@ -186,7 +186,7 @@ def test_bad_inputs_are_refused_clearly(host, sd15, obama):
 
 
 def test_out_of_memory_names_the_ways_out(host, sd15, obama, monkeypatch):
-    trainer = host.pack_module("nodes.id_trainer").IDTokenTrainer
+    trainer = host.pack_module("nodes.training.trainer").IDTokenTrainer
 
     def run_out_of_memory(self):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")

@@ -96,9 +96,9 @@ def test_sdxl_pooled_text_follows_each_steps_captions_with_gradient(host):
     model, clip = tiny_models.build_sdxl_like()
     (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(128), clip=clip, num_tokens=2,
                            seed=1, train_enhancer=True)
-    trainer_mod, recipe = host.pack_module("nodes.id_trainer"), host.pack_module("idea.training_recipe")
-    layout = host.pack_module("nodes.text_encoders").read_clip(clip)
-    encoder = host.pack_module("nodes.caption_encoder").CaptionEncoder(clip, layout)
+    trainer_mod, recipe = host.pack_module("nodes.training.trainer"), host.pack_module("idea.training_recipe")
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
+    encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, layout)
     calls = []
 
     def record(apply_model, args):

@@ -42,7 +42,7 @@ def files(host, name):
 
 
 def name_taken(host):
-    return host.pack_module("nodes.identity_store").NameTakenError
+    return host.pack_module("nodes.training.run_files").NameTakenError
 
 
 def test_resume_continues_from_the_saved_vectors_not_from_the_start(host, sd15, identity, images):
@@ -131,7 +131,7 @@ def test_an_sd2_identity_trains_and_the_hosts_embedding_loader_reads_its_clip_h(
         (cond,) = host.run("CLIPTextEncode", clip=clip, text=text)
         return cond[0][0]
     with_identity = encode("a photo of embedding:guard_sd2 person")
-    handle = host.pack_module("nodes.text_encoders").read_clip(clip).encoders[0]
+    handle = host.pack_module("nodes.host.text_encoders").read_clip(clip).encoders[0]
     assert handle.key == "clip_h"
     ids = handle.name_token_ids("a photo of") + list(trained.token_vectors["clip_h"].unbind(0)) + \
         handle.name_token_ids("person")

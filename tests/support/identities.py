@@ -5,7 +5,7 @@ import torch
 
 from idea.identity import IdentityEmbedding
 from idea.identity_writing import save_identity
-from support.id_adapter import WIDTHS, context_width
+from support.random_identities import WIDTHS, context_width
 
 
 def write_identity(path, arch: str, seed: int, face_dim: int = 512) -> None:

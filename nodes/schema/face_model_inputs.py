@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..idea.face_models import (FaceModelError, FaceModels, PROVIDERS, list_model_packs, load_face_models,
+from ...idea.face_models import (FaceModelError, FaceModels, PROVIDERS, list_model_packs, load_face_models,
                                 resolve_model_pack)
-from ..idea.face_pipeline import SELECTIONS
-from . import model_folders
+from ...idea.face_pipeline import SELECTIONS
+from ..host import model_folders
 
 DEFAULT_PACK = "antelopev2"
 # Face Similarity's default: the pack the reference was embedded with, so a workflow names its pack

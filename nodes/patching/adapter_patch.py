@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from comfy import patcher_extension
 
-from ..idea.adapter import CHUNK_TOKENS, adapt_by_chunks
+from ...idea.adapter import CHUNK_TOKENS, adapt_by_chunks
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,19 @@ import contextlib
 
 import torch
 
-from ..idea.training_recipe import CAPTION_TEMPLATES, caption_parts
+from ...idea.training_recipe import CAPTION_TEMPLATES, caption_parts
+from ..host.text_encoders import ClipLayout
 from .autograd_weights import clone_saved, keep_saved
-from .precision import sdpa_for_backward
-from .text_encoders import ClipLayout
+
+
+def sdpa_for_backward(device: torch.device):
+    """The SDPA kernel for backward through the host's CLIP attention on CUDA: the memory-efficient
+    kernel fails on the 77x77 causal mask ("attn_bias is not correctly aligned"); the math kernel is
+    the one verified to work (on an H200). Only the text encoder runs under it."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel([SDPBackend.MATH])
 
 
 class CaptionEncoder:

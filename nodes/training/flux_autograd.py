@@ -78,7 +78,7 @@ def recomputed_in_backward(forward, constant_outputs: tuple[int, ...] = (), reco
     """A block forward that keeps only its inputs and recomputes itself in backward (see above).
     constant_outputs: indexes of outputs that never carry a gradient (T5's position bias, made from
     positions and frozen weights), handed on without one. recompute_context: a factory of the context
-    the recomputation runs in (the text encoder's attention kernels: precision.sdpa_for_backward)."""
+    the recomputation runs in (the text encoder's attention kernels: caption_encoder.sdpa_for_backward)."""
     def run(*args, **kwargs):
         if not torch.is_grad_enabled():
             return forward(*args, **kwargs)

@@ -17,8 +17,8 @@ import weakref
 
 import torch
 
-from ..idea.anchor import column_means, load_name_list
-from ..idea.archs import base_arch
+from ...idea.anchor import column_means, load_name_list
+from ...idea.archs import base_arch
 from .text_encoders import ClipLayout, encode_sequences, encoder_outputs, split_context
 
 log = logging.getLogger(__name__)

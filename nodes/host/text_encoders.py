@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..idea.archs import ARCH_LABELS, base_arch
-from ..idea.errors import InputError
+from ...idea.archs import ARCH_LABELS, base_arch
+from ...idea.errors import InputError
 from .model_arch import SUPPORTED_BASES, IdentityModelMismatch
 
 # token-embedding width of each encoder the pack supports, by the host's embedding key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..idea.images import as_rgb_batch
+from ...idea.images import as_rgb_batch
 
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:

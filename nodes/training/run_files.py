@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import folder_paths
 
-from ..idea.errors import IDEAError, InputError
-from ..idea.identity import IdentityEmbedding
-from ..idea.identity_file import load_identity, read_checksum, save_embedding_for_prompts, save_identity
-from ..idea.training_state import load_optimizer_state, save_optimizer_state
-from . import model_folders
+from ...idea.errors import IDEAError, InputError
+from ...idea.identity import IdentityEmbedding
+from ...idea.identity_file import load_identity, read_checksum, save_embedding_for_prompts, save_identity
+from ...idea.training_state import load_optimizer_state, save_optimizer_state
+from ..host import model_folders
 
 log = logging.getLogger(__name__)
 

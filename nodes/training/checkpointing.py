@@ -1,5 +1,6 @@
-"""Precision, attention-kernel and gradient-checkpointing choices for training on the host's UNet
-(or FLUX.1 transformer)."""
+"""Gradient checkpointing of the host's UNet (or FLUX.1 transformer) for training: the node's
+`gradient_checkpointing` input resolved per base, and the layers' forwards swapped for recomputing
+ones for the duration of a run."""
 from __future__ import annotations
 
 import contextlib
@@ -12,21 +13,7 @@ from .flux_autograd import adds_residuals_in_place, recomputed_in_backward
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 CHECKPOINTING = ("auto", "on", "off")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_precision(choice: str, device: torch.device) -> str:
-    """auto: bf16 on a CUDA GPU that supports it, else fp16 on a CUDA GPU; fp32 on the CPU, MPS and
-    other devices (their autocast support varies, and fp32 is what the released run used)."""
-    if choice not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}")
-    if choice != "auto":
-        return choice
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
 
 
 def resolve_checkpointing(choice: str, arch: str) -> bool:
@@ -35,22 +22,6 @@ def resolve_checkpointing(choice: str, arch: str) -> bool:
     if choice not in CHECKPOINTING:
         raise ValueError(f"gradient_checkpointing must be one of {CHECKPOINTING}")
     return choice == "on" or (choice == "auto" and arch in ("sdxl", "flux"))
-
-
-def autocast_for(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=_DTYPES[precision])
-
-
-def sdpa_for_backward(device: torch.device):
-    """The SDPA kernel for backward through the host's CLIP attention on CUDA: the memory-efficient
-    kernel fails on the 77x77 causal mask ("attn_bias is not correctly aligned"); the math kernel is
-    the one verified to work (on an H200). Only the text encoder runs under it."""
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    return sdpa_kernel([SDPBackend.MATH])
 
 
 _CONTAINERS = (torch.nn.ModuleList, torch.nn.Sequential, torch.nn.ModuleDict)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import comfy.supported_models as supported
 
-from ..idea.archs import ARCH_LABELS
-from ..idea.errors import InputError
+from ...idea.archs import ARCH_LABELS
+from ...idea.errors import InputError
 
 # Most specific first: each host config class and the pack's arch key its subclasses belong to (None:
 # unsupported). SDXLRefiner is no SDXL subclass (CLIP-G only, context 1280) and stays unsupported;

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..idea.errors import IDEAError
+from ...idea.errors import IDEAError
 
 
 class TrainingStoppedError(IDEAError, RuntimeError):

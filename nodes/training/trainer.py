@@ -5,6 +5,10 @@ TrainLoraNode does) makes every forward go through apply_model with the model's 
 wrappers, including the ID-Adapter attached by the same code Apply ID-Adapter uses. So the tokens
 are trained under exactly the conditioning they are sampled with.
 
+The loop is called back from inside the sampler (_LoopSampler.sample), and the adapter it trains is
+called by the model's forward, which cannot be handed Z: the step's Z is held in a StepTokens for the
+span of one step (set before its forward, cleared after its optimiser step) and read there.
+
 Only what is trained gets a gradient: torch.autograd.grad asks for the trainable tensors alone, so
 no UNet or text-encoder weight gradient is ever computed or stored (and the shared model is never
 touched).
@@ -23,21 +27,22 @@ import comfy.model_management
 import comfy.samplers
 from comfy_extras.nodes_custom_sampler import Guider_Basic
 
-from ..idea.archs import base_arch
-from ..idea.errors import IDEAError, InputError
-from ..idea.flux_recipe import TRAINING_GUIDANCE, flow_sigmas
-from ..idea.identity import IdentityEmbedding
-from ..idea.regulariser import MahalanobisRegulariser
-from ..idea.training_state import restore_optimizer_state
-from ..idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
+from ...idea.archs import base_arch
+from ...idea.errors import IDEAError, InputError
+from ...idea.flux_recipe import TRAINING_GUIDANCE, flow_sigmas
+from ...idea.identity import IdentityEmbedding
+from ...idea.regulariser import MahalanobisRegulariser
+from ...idea.training_state import restore_optimizer_state
+from ...idea.training_recipe import (REGULARISER_WEIGHT, TrainSettings, denoising_loss, draw_step,
                                      make_optimizer)
-from .adapter_patch import attach_id_adapter
+from ..host.model_arch import read_model_arch
+from ..host.text_encoders import read_clip
+from ..patching.adapter_patch import attach_id_adapter
 from .autograd_weights import autograd_usable, host_training_mode
-from .caption_encoder import CaptionEncoder
+from .caption_encoder import CaptionEncoder, sdpa_for_backward
+from .checkpointing import gradient_checkpointing
 from .flux_autograd import t5_layers_recomputed, training_forward_guard
-from .model_arch import read_model_arch
-from .precision import autocast_for, gradient_checkpointing, sdpa_for_backward
-from .text_encoders import read_clip
+from .precision import autocast_for
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,30 @@ def step_model_conds(base_model, base_conds: dict, context: torch.Tensor, pooled
     return conds
 
 
+class StepTokens:
+    """Z (the fused identity tokens) of the training step in progress, for the adapter attached for
+    training: the wrapper calls this object at every model call, and it answers with the Z the loop set
+    for this step.
+
+    Lifetime: `begin` at each step, before its forward (Z recomputed with gradients from the current
+    vectors); `end` after that step's optimiser step, so no finished step's graph stays referenced.
+    Between steps there is no Z, and a model call there (none is made) would be refused."""
+
+    def __init__(self):
+        self._tokens: torch.Tensor | None = None
+
+    def begin(self, tokens: torch.Tensor) -> None:
+        self._tokens = tokens
+
+    def end(self) -> None:
+        self._tokens = None
+
+    def __call__(self) -> torch.Tensor:
+        if self._tokens is None:
+            raise RuntimeError("the training adapter was called outside a training step (no Z is set)")
+        return self._tokens
+
+
 class _LoopSampler(comfy.samplers.Sampler):
     """Hands the guider's prepared model to the trainer; returns an unchanged latent."""
 
@@ -107,14 +136,16 @@ class _LoopSampler(comfy.samplers.Sampler):
 
 class IDTokenTrainer:
     def __init__(self, model, clip, state: TrainingState, latents: torch.Tensor,
-                 loss_fn: LossFn | None = None, on_step: Callable[[TrainingState], None] | None = None):
+                 loss_fn: LossFn | None = None, on_step: Callable[[IDTokenTrainer], None] | None = None):
+        """on_step: called after each step with this trainer (its state, optimiser and trainable
+        tensors: what a save needs)."""
         self.model, self.clip, self.state, self.latents = model, clip, state, latents
         self.loss_fn = loss_fn
         self.on_step = on_step
         self.layout = read_clip(clip)
         self.encoder = CaptionEncoder(clip, self.layout)
         self.device = model.load_device
-        self._fused = None
+        self.step_tokens = StepTokens()  # Z of the step in progress: set and cleared in loop()
         identity = state.identity
         identity.token_vectors = {k: v.to(self.device) for k, v in identity.token_vectors.items()}
         identity.initial_vectors = {k: v.to(self.device) for k, v in identity.initial_vectors.items()}
@@ -135,16 +166,13 @@ class IDTokenTrainer:
         if fresh:
             log.warning("no saved optimiser state for %s: they start with a fresh one", ", ".join(fresh))
 
-    def fused_tokens(self) -> torch.Tensor:
-        return self._fused
-
     def run(self) -> TrainingState:
         """Train from state.steps_done to settings.steps through the guider; returns the state."""
         settings = self.state.settings
         if self.state.steps_done >= settings.steps:
             return self.state
         arch = base_arch(self.state.identity.arch)
-        patched = attach_id_adapter(self.model, self.state.identity.adapter, self.fused_tokens,
+        patched = attach_id_adapter(self.model, self.state.identity.adapter, self.step_tokens,
                                     apply_to="cond", copy_adapter=False, key="idea_id_adapter.training",
                                     window_tokens=arch.adapter_window)
         with torch.no_grad():
@@ -176,6 +204,7 @@ class IDTokenTrainer:
         return {"guidance": TRAINING_GUIDANCE}
 
     def loop(self, model_wrap, extra_args, latent_image: torch.Tensor) -> None:
+        """The steps, called back by the host's sampler (through _LoopSampler) with its prepared model."""
         settings, identity = self.state.settings, self.state.identity
         sampling = model_wrap.inner_model.model_sampling
         prediction = prediction_type(model_wrap.inner_model)
@@ -196,7 +225,7 @@ class IDTokenTrainer:
             with autocast_for(self.device, settings.precision):
                 captions = draw.caption_indices.tolist()
                 context, pooled = self.encoder.encode(captions, identity.token_vectors, device)
-                self._fused = identity.fused_tokens()
+                self.step_tokens.begin(identity.fused_tokens())  # read by the adapter in model_wrap below
                 model_conds = step_model_conds(model_wrap.inner_model, base_cond["model_conds"], context, pooled, x0)
                 model_wrap.conds["positive"] = [{**base_cond, "model_conds": model_conds}]
                 with training_forward_guard(self.model):
@@ -211,9 +240,9 @@ class IDTokenTrainer:
                 raise NonFiniteLoss(f"the loss became {total.item()} at step {step + 1}")
             self._step(total)
             self.state.losses.append(float(loss.detach()))
-            self._fused = None
+            self.step_tokens.end()
             if self.on_step is not None:
-                self.on_step(self.state)
+                self.on_step(self)
 
     def _step(self, total: torch.Tensor) -> None:
         scale = 1024.0 if self.state.settings.precision == "fp16" else 1.0
