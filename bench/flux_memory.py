@@ -224,7 +224,8 @@ def main(argv=None) -> int:
     host_args.use_pytorch_cross_attention = True  # the attention the host uses on an NVIDIA GPU (SDPA)
     ensure_host_importable()
     import comfy.model_management as mm
-    if hasattr(mm, "in_training"):  # newer hosts: the differentiable RoPE training uses (nodes/training/autograd_weights.py)
+    # newer hosts: the differentiable RoPE training uses (nodes/training/autograd_weights.py)
+    if hasattr(mm, "in_training"):
         mm.in_training = True
     torch.manual_seed(0)
     tokens = tuple(int(t) for t in args.tokens.split(","))

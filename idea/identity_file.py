@@ -170,8 +170,8 @@ def _check_expected(identity: IdentityEmbedding, expected_arch: str | None, expe
     if expected_arch is not None and expected_arch != identity.arch:
         wanted = ARCH_LABELS.get(expected_arch, expected_arch)
         raise IdentityFileError(f"this identity was trained on {trained_on}, but the connected model is "
-                                f"{wanted}; train an identity on this base model or load a {ARCH_LABELS[identity.arch]} "
-                                f"checkpoint")
+                                f"{wanted}; train an identity on this base model or load a "
+                                f"{ARCH_LABELS[identity.arch]} checkpoint")
     if expected_ctx_dim is not None and expected_ctx_dim != identity.ctx_dim:
         raise IdentityFileError(f"this identity was trained on {trained_on}, but the connected model's "
                                 f"cross-attention context size is {expected_ctx_dim}")

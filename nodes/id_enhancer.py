@@ -35,7 +35,8 @@ class IDEnhancerNode(io.ComfyNode):
                                  tooltip="Train the Enhancer with the tokens (the paper's description). Off "
                                          "keeps it at its seeded initialisation, as the authors' code does."),
             ],
-            outputs=[IdentityType.Output("identity", display_name="identity", tooltip="The identity to train with Learn ID Token.")],
+            outputs=[IdentityType.Output("identity", display_name="identity",
+                                         tooltip="The identity to train with Learn ID Token.")],
         )
 
     @classmethod

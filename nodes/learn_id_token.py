@@ -231,7 +231,8 @@ class LearnIDToken(io.ComfyNode):
                                          "saved identity of that name, a new one is trained."),
             ],
             outputs=[
-                IdentityType.Output("trained_identity", display_name="identity", tooltip="The trained identity, for Apply ID-Adapter."),
+                IdentityType.Output("trained_identity", display_name="identity",
+                                    tooltip="The trained identity, for Apply ID-Adapter."),
                 io.Image.Output("loss_curve", display_name="loss_curve", tooltip="The training loss per step."),
                 io.Clip.Output("clip_for_prompts", display_name="clip",
                                tooltip="The same CLIP, handed on once training has saved embedding:NAME: "

@@ -242,7 +242,8 @@ def test_an_identity_of_another_base_is_refused_with_the_fix(host, sd15):
     model_arch = host.pack_module("nodes.host.model_arch")
     refiner = types.SimpleNamespace(model=types.SimpleNamespace(
         model_config=supported.SDXLRefiner({"context_dim": 1280})))
-    with pytest.raises(mismatch, match=r"this model is SDXL Refiner \(context 1280\)\. The identity was trained for SDXL"):
+    with pytest.raises(mismatch,
+                       match=r"this model is SDXL Refiner \(context 1280\)\. The identity was trained for SDXL"):
         model_arch.check_identity_fits(make_identity(host, "sdxl"), refiner)
     flux = types.SimpleNamespace(model=types.SimpleNamespace(model_config=supported.Flux({})))
     with pytest.raises(mismatch, match=r"trained for SD1\.x \(context 768\) but the model is FLUX\.1;"):

@@ -67,7 +67,8 @@ def test_an_identity_of_another_base_is_refused_with_the_fix(host):
         "this identity was trained for SDXL (context 2048) but the conditioning has context 768 (SD1.x); "
         "encode the prompt with the CLIP of the SDXL checkpoint the identity was trained on, or train an "
         "identity on this checkpoint")
-    with pytest.raises(mismatch, match=r"trained for SD2\.x \(context 1024\) but the conditioning has context 2048 \(SDXL\)"):
+    with pytest.raises(mismatch,
+                       match=r"trained for SD2\.x \(context 1024\) but the conditioning has context 2048 \(SDXL\)"):
         apply(host, [[randn(1, 77, 2048), {}]], make_identity(host, "sd2"))
 
 

@@ -54,7 +54,8 @@ def saved_image(server, entry) -> np.ndarray:
 
 def test_object_info_describes_the_node(adapter_server):
     info = adapter_server.get("/object_info/IDEA_ApplyIDAdapter")["IDEA_ApplyIDAdapter"]
-    assert (info["display_name"], info["category"], info["output"]) == ("Apply ID-Adapter (Identity)", "ID-EA", ["MODEL"])
+    assert (info["display_name"], info["category"], info["output"]) == (
+        "Apply ID-Adapter (Identity)", "ID-EA", ["MODEL"])
     required = info["input"]["required"]
     assert required["identity"][0] == "IDEA_IDENTITY" and required["apply_to"][1]["default"] == "cond"
     assert all(spec[1].get("tooltip") for spec in required.values())

@@ -40,7 +40,8 @@ def one(records, bench, **match):
 def tiny_run(tmp_path_factory, cache_dir):
     tiny_models.tiny_sd15_checkpoint(cache_dir)  # built once here, not inside the timed run
     out = tmp_path_factory.mktemp("bench") / "tiny.jsonl"
-    proc = subprocess.run([sys.executable, str(RUN_ALL), "--tiny", "--models", "sd15,sd21,sdxl,flux", "--out", str(out)],
+    command = [sys.executable, str(RUN_ALL), "--tiny", "--models", "sd15,sd21,sdxl,flux", "--out", str(out)]
+    proc = subprocess.run(command,
                           cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
     stdout_lines = [line for line in proc.stdout.splitlines() if line.strip()]
     try:
@@ -97,7 +98,8 @@ def test_flux_training_and_memory_sweep_run_on_the_small_flux(tiny_run):
     assert finite_positive(node["final_loss"]) and node["peak_memory_gib"] is None
     assert not lines_of(records, "learn_id_token", impl="published_recipe", model="flux-tiny")
     sweep = one(records, "flux_memory_sweep", model="flux-tiny")  # tiny: one setting, checkpointing off
-    assert sweep["status"] == "ok" and (sweep["resolution"], sweep["batch"], sweep["gradient_checkpointing"]) == (64, 1, "off")
+    assert sweep["status"] == "ok"
+    assert (sweep["resolution"], sweep["batch"], sweep["gradient_checkpointing"]) == (64, 1, "off")
     assert sweep["gradient_checkpointing_on"] is False and finite_positive(sweep["seconds_per_step"])
 
 
@@ -115,7 +117,8 @@ def test_sampling_with_and_without_the_adapter(tiny_run, model):
     assert runs["id_adapter_w1"]["output_identical_to_plain"] is False  # the adapter was really applied
     assert runs["id_conditioning_w1"]["output_identical_to_plain"] is False
     conditioning = one(records, "id_conditioning", model=model)
-    assert finite_positive(conditioning["seconds_node_first_run"]) and finite_positive(conditioning["seconds_node_median"])
+    assert finite_positive(conditioning["seconds_node_first_run"])
+    assert finite_positive(conditioning["seconds_node_median"])
     # the same generation as the model patch, to float precision
     assert conditioning["max_abs_difference_to_id_adapter_w1"] <= 1e-4 * conditioning["latent_max_abs"]
     for variant in variants[1:]:

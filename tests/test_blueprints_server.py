@@ -1,6 +1,6 @@
 """The subgraph blueprints in subgraphs/: what each file says, that the blueprint versions of workflows
-1 and 2 and the compare workflow hold the very same definitions, and, through the real server, that each blueprint's inner
-graph (flattened into a prompt as the frontend does it: tests/test_workflows_ui.py checks the Python
+1 and 2 and the compare workflow hold the very same definitions, and, through the real server, that each
+blueprint's inner graph (flattened into a prompt as the frontend does it: tests/test_workflows_ui.py checks the Python
 conversion equals the frontend's graphToPrompt) makes exactly what the expanded workflow makes with
 the same settings: the same trained identity and embedding, the same picture.
 """

@@ -105,7 +105,8 @@ def test_training_moves_loss_tokens_and_gate_and_records_the_flux_recipe(host, t
 def test_checkpointed_blocks_give_the_gradients_of_the_plain_forward(host, flux):
     """The host's FLUX blocks add residuals in place: plain autograd refuses them, the snapshot hooks
     make the forward differentiable, and the recomputing blocks give the same input gradients."""
-    autograd_mod, weights = host.pack_module("nodes.training.flux_autograd"), host.pack_module("nodes.training.autograd_weights")
+    autograd_mod = host.pack_module("nodes.training.flux_autograd")
+    weights = host.pack_module("nodes.training.autograd_weights")
     model = flux[0].model.diffusion_model
     gen = torch.Generator().manual_seed(2)
     img, txt = torch.randn(1, 16, 256, generator=gen), torch.randn(1, 8, 256, generator=gen)
@@ -134,7 +135,8 @@ def test_recomputed_t5_layers_give_the_gradients_of_the_plain_encode(host, flux,
     """With checkpointing, T5-XXL's layers are recomputed in backward (its cast weight copies are not
     kept): the token vectors' gradients are those of the plain encode."""
     _, clip, _ = flux
-    autograd_mod, weights = host.pack_module("nodes.training.flux_autograd"), host.pack_module("nodes.training.autograd_weights")
+    autograd_mod = host.pack_module("nodes.training.flux_autograd")
+    weights = host.pack_module("nodes.training.autograd_weights")
     layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
     encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, layout)
     t5 = layout.encoders[0].encoder

@@ -20,8 +20,9 @@ def fused(identity):
 
 
 def run_enhancer(host, clip, num_tokens=2, seed=0, train_enhancer=True, dim=512):
-    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(dim, rows=2, model_name="synthetic"), clip=clip,
-                           num_tokens=num_tokens, seed=seed, train_enhancer=train_enhancer)
+    face = host.face_embedding(dim, rows=2, model_name="synthetic")
+    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=face, clip=clip, num_tokens=num_tokens, seed=seed,
+                           train_enhancer=train_enhancer)
     return identity
 
 

@@ -7,7 +7,6 @@ files; the whole module takes well under a minute.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import struct
 import subprocess

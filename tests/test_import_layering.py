@@ -82,7 +82,8 @@ def violations(root: pathlib.Path) -> list[str]:
     registered = registered_node_modules(root)
     if nodes != registered:
         found.append(f"nodes/*.py must be the registered node modules plus {sorted(NOT_NODES)}: "
-                     f"not registered {sorted(nodes - registered)}, registered but missing {sorted(registered - nodes)}")
+                     f"not registered {sorted(nodes - registered)}, "
+                     f"registered but missing {sorted(registered - nodes)}")
     for path in pack_modules(root, "nodes"):
         me = module_name(root, path)
         where = f"{path.relative_to(root)}"
@@ -95,8 +96,10 @@ def violations(root: pathlib.Path) -> list[str]:
                 found.append(f"{where}:{line}: subpackage nodes.{sub} imports node module {hit}")
             if sub is not None and target.startswith("nodes."):
                 other = target.split(".")[1]
-                if other in SUBPACKAGE_MAY_IMPORT and other != sub and other not in SUBPACKAGE_MAY_IMPORT.get(sub, set()):
-                    found.append(f"{where}:{line}: nodes.{sub} imports nodes.{other}, which its docstring does not allow")
+                allowed = SUBPACKAGE_MAY_IMPORT.get(sub, set())
+                if other in SUBPACKAGE_MAY_IMPORT and other != sub and other not in allowed:
+                    found.append(f"{where}:{line}: nodes.{sub} imports nodes.{other}, "
+                                 "which its docstring does not allow")
     for path in pack_modules(root, "idea"):
         for line, target in imports(root, path):
             top = target.split(".")[0]

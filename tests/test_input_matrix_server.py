@@ -197,7 +197,10 @@ def test_a_16_bit_png_is_used_where_the_host_reads_it_and_explained_where_it_cli
     ComfyUI 0.3.75 clips it to almost white, and FaceID Embed says so instead of only "no face";
     ComfyUI 0.33 reads it, and the photo is used like its 8-bit twin."""
     as_loaded = loaded_by_the_host(matrix_server, "o1_16bit.png")
-    grey = lambda rgb: np.asarray(Image.fromarray(rgb).convert("L"), np.float64)
+
+    def grey(rgb):
+        return np.asarray(Image.fromarray(rgb).convert("L"), np.float64)
+
     clipped = (as_loaded >= 250).all(axis=-1).mean() > 0.75
     if clipped:
         fails(matrix_server, faceid_prompt("o1_16bit.png", "o1.png"), "ID-EA.FaceNotFoundError",

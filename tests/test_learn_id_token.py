@@ -53,7 +53,8 @@ def obama(host, sd15):
 
 
 def files(host, name):
-    return host.base / "models" / "idea" / f"{name}.safetensors", host.base / "models" / "embeddings" / f"{name}.safetensors"
+    models = host.base / "models"
+    return models / "idea" / f"{name}.safetensors", models / "embeddings" / f"{name}.safetensors"
 
 
 def test_real_photos_move_tokens_adapter_and_enhancer_reproducibly(host, sd15, obama):

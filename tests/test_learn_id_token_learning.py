@@ -25,10 +25,11 @@ def sd15(host, cache_dir):
 
 def test_tokens_learn_a_teacher_target_through_the_host_path(host, sd15):
     model, clip, _ = sd15
-    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(512, seed=1), clip=clip, num_tokens=2, seed=0,
-                           train_enhancer=False)
+    (identity,) = host.run("IDEA_IDEnhancer", face_embedding=host.face_embedding(512, seed=1), clip=clip, num_tokens=2,
+                           seed=0, train_enhancer=False)
     trainer_mod, recipe = host.pack_module("nodes.training.trainer"), host.pack_module("idea.training_recipe")
-    encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, host.pack_module("nodes.host.text_encoders").read_clip(clip))
+    layout = host.pack_module("nodes.host.text_encoders").read_clip(clip)
+    encoder = host.pack_module("nodes.training.caption_encoder").CaptionEncoder(clip, layout)
     unet = model.model
     sampling = unet.model_sampling
 

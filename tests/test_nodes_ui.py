@@ -35,27 +35,28 @@ SEARCHES = {
 
 # Face Similarity after FaceID Embed on one photo, queued from the page as the Run button does; the
 # summary box is read once the server reports the node executed.
-RUN_SIMILARITY = f"""async ([photo, pack]) => {{
-  const face = {{provider: "CPU", detection_size: 640}};
+RUN_SIMILARITY = """async ([photo, pack]) => {
+  const face = {provider: "CPU", detection_size: 640};
   app.graph.clear();
-  await app.loadApiJson({{
-    "1": {{class_type: "LoadImage", inputs: {{image: photo}}}},
-    "2": {{class_type: "IDEA_FaceIDEmbed", inputs: {{images: ["1", 0], model_pack: pack, face_selection: "largest",
-           face_index: 0, crop_size: 128, ...face}}}},
-    "3": {{class_type: "IDEA_FaceSimilarity", inputs: {{images: ["1", 0], reference: ["2", 0], model_pack: pack, ...face}}}},
-  }}, "similarity");
+  await app.loadApiJson({
+    "1": {class_type: "LoadImage", inputs: {image: photo}},
+    "2": {class_type: "IDEA_FaceIDEmbed", inputs: {images: ["1", 0], model_pack: pack, face_selection: "largest",
+           face_index: 0, crop_size: 128, ...face}},
+    "3": {class_type: "IDEA_FaceSimilarity",
+          inputs: {images: ["1", 0], reference: ["2", 0], model_pack: pack, ...face}},
+  }, "similarity");
   const node = app.graph.nodes.find(n => n.type === "IDEA_FaceSimilarity");
   const box = () => node.widgets.find(w => w.name === "summary_text");
   const before = box().value;
   const api = app.api;
-  const executed = new Promise(done => api.addEventListener("executed", e => {{
-    if (String(e.detail.node) === String(node.id)) done(e.detail.output); }}));
+  const executed = new Promise(done => api.addEventListener("executed", e => {
+    if (String(e.detail.node) === String(node.id)) done(e.detail.output); }));
   const sent = (await app.graphToPrompt()).output[String(node.id)].inputs;
   await app.queuePrompt(0, 1);
   const output = await Promise.race([executed, new Promise(r => setTimeout(() => r(null), 120000))]);
   await new Promise(r => requestAnimationFrame(r));
-  return {{node: node.id, before, after: box().value, output, sent, saved: node.serialize().widgets_values}};
-}}"""
+  return {node: node.id, before, after: box().value, output, sent, saved: node.serialize().widgets_values};
+}"""
 
 
 @pytest.fixture(scope="module")

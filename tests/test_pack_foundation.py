@@ -48,7 +48,8 @@ def test_registry_metadata_matches_requirements_and_pack_version():
     assert meta["tool"]["comfy"]["DisplayName"]
     reqs = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")]
-    normalise = lambda s: s.replace('"', "'").replace(" ", "")
+    def normalise(requirement: str) -> str:
+        return requirement.replace('"', "'").replace(" ", "")
     assert sorted(map(normalise, reqs)) == sorted(map(normalise, meta["project"]["dependencies"]))
     version_file = (REPO / "idea" / "version.py").read_text()
     assert f'PACK_VERSION = "{meta["project"]["version"]}"' in version_file
@@ -112,7 +113,8 @@ def test_pack_needs_no_insightface_and_explains_a_missing_onnxruntime(tmp_path):
 
 
 NODES = {"IDEA_FaceIDEmbed": "FaceID Embed (Face Embedding)", "IDEA_IDEnhancer": "ID-Enhancer (New Identity)",
-         "IDEA_LearnIDToken": "Learn ID Token (Textual Inversion)", "IDEA_ApplyIDAdapter": "Apply ID-Adapter (Identity)",
+         "IDEA_LearnIDToken": "Learn ID Token (Textual Inversion)",
+         "IDEA_ApplyIDAdapter": "Apply ID-Adapter (Identity)",
          "IDEA_LoadIdentity": "Load Identity", "IDEA_FaceSimilarity": "Face Similarity",
          "IDEA_ApplyIDAdapterConditioning": "Apply ID-Adapter to Conditioning"}
 

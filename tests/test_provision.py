@@ -22,6 +22,8 @@ import zipfile
 from support import paths
 from support.host_copy import isolated_host_env
 
+REQUIREMENT_NAME = r"\s*([A-Za-z0-9_.-]+)"  # a requirement line's distribution name
+
 REPO = paths.REPO
 HOST_CHOICE = ("COMFYUI_PATH", "IDEA_PYTHON", "IDEA_HOST_DIR", "IDEA_COMFYUI_SOURCE", "IDEA_FRONTEND")
 
@@ -58,7 +60,8 @@ def test_a_second_run_installs_nothing(tmp_path):
     env = isolated_host_env(tmp_path / "host")
     provision(env, args=["--with-tests"])  # may catch up on changed requirements
     again = steps(provision(env, args=["--with-tests"]))
-    assert not any(word in line for line in again for word in ("installing", "extracting", "creating", "copying")), again
+    busy = ("installing", "extracting", "creating", "copying")
+    assert not any(word in line for line in again for word in busy), again
     comfy = pathlib.Path(env_file(pathlib.Path(env["IDEA_HOST_DIR"]))["IDEA_COMFYUI"])
     assert comfy == paths.comfyui_dir() or comfy == pathlib.Path(env["IDEA_HOST_DIR"]) / "ComfyUI"
     assert os.path.realpath(comfy / "custom_nodes" / "ComfyUI-ID-EA") == str(REPO)
@@ -202,7 +205,7 @@ def test_provisioning_never_changes_a_python_given_by_idea_python(tmp_path):
     for name, version in pins.items():  # other versions than this Python has (or none it has)
         assert installed_version(name) != version
     kept = [line for line in (comfy / "requirements.txt").read_text().splitlines()
-            if not re.match(r"\s*([A-Za-z0-9_.-]+)", line) or canonical(re.match(r"\s*([A-Za-z0-9_.-]+)", line)[1]) not in pins]
+            if not re.match(REQUIREMENT_NAME, line) or canonical(re.match(REQUIREMENT_NAME, line)[1]) not in pins]
     (comfy / "requirements.txt").write_text("\n".join(kept + [f"{n}=={v}" for n, v in pins.items()]) + "\n")
     host_dir = tmp_path / "host"
     env = {"COMFYUI_PATH": str(comfy), "IDEA_PYTHON": sys.executable, "IDEA_HOST_DIR": str(host_dir)}
@@ -220,7 +223,8 @@ def wheel(folder: pathlib.Path, name: str, version: str, module: str) -> pathlib
     path = folder / f"{dist}-py3-none-any.whl"
     files = {f"{module}/__init__.py": f"VERSION = {version!r}\n",
              f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: idea-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+             f"{dist}.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: idea-tests\nRoot-Is-Purelib: true\n"
+                                          "Tag: py3-none-any\n")}
     files[f"{dist}.dist-info/RECORD"] = "".join(f"{f},,\n" for f in [*files, f"{dist}.dist-info/RECORD"])
     with zipfile.ZipFile(path, "w") as archive:
         for member, text in files.items():
@@ -245,9 +249,10 @@ def test_idea_python_gets_what_it_lacks_and_nothing_it_has_is_changed(tmp_path):
     onnxruntime; a requirement needing another version of what is installed stops with the fix."""
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    for name, version, module in (("onnxruntime", "1.0", "onnxruntime"), ("onnxruntime-gpu", "1.0", "onnxruntime"),
-                                  ("idea-probe-old", "1.0", "idea_probe_old"), ("idea-probe-old", "2.0", "idea_probe_old"),
-                                  ("idea-probe-new", "1.0", "idea_probe_new"), ("idea-probe-test", "1.0", "idea_probe_test")):
+    probes = (("onnxruntime", "1.0", "onnxruntime"), ("onnxruntime-gpu", "1.0", "onnxruntime"),
+              ("idea-probe-old", "1.0", "idea_probe_old"), ("idea-probe-old", "2.0", "idea_probe_old"),
+              ("idea-probe-new", "1.0", "idea_probe_new"), ("idea-probe-test", "1.0", "idea_probe_test"))
+    for name, version, module in probes:
         wheel(wheels, name, version, module)
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
     python = tmp_path / "venv" / "bin" / "python"

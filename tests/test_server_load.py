@@ -11,8 +11,9 @@ waves of 10, 20 and 20 and memory is read while the queue is idle (not while the
 and before each reading the host is asked to release what it keeps by design (POST /free: unload its
 models, drop its node cache, collect garbage). Without that the reading swung by 600-800 MiB between
 runs: the host collects garbage at most every 10 s, so whether a dropped copy of the checkpoint was
-still resident depended on timing; the readings span the host's 10 s collection interval. glibc keeps two malloc arenas (MALLOC_ARENA_MAX=2) so memory freed
-by one thread is not parked in another's arena. What stays is what the pack (or the host) retains.
+still resident depended on timing; the readings span the host's 10 s collection interval. glibc keeps
+two malloc arenas (MALLOC_ARENA_MAX=2) so memory freed by one thread is not parked in another's arena.
+What stays is what the pack (or the host) retains.
 """
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ def learn(host, model, clip, vae, images, identity, name, **overrides):
 
 
 def files(host, name):
-    return host.base / "models" / "idea" / f"{name}.safetensors", host.base / "models" / "embeddings" / f"{name}.safetensors"
+    models = host.base / "models"
+    return models / "idea" / f"{name}.safetensors", models / "embeddings" / f"{name}.safetensors"
 
 
 def name_taken(host):

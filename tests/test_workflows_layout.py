@@ -53,7 +53,8 @@ README_ON_SCREEN = """() => {
     const b = heading.getBoundingClientRect();
     headingAt = document.elementFromPoint(b.left + Math.min(30, b.width / 2), b.top + b.height / 2);
   }
-  return {heading: heading ? heading.innerText : null, headingVisible: !!(heading && headingAt && heading.contains(headingAt))};
+  return {heading: heading ? heading.innerText : null,
+          headingVisible: !!(heading && headingAt && heading.contains(headingAt))};
 }"""
 
 

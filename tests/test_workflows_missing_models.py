@@ -175,7 +175,8 @@ def test_one_missing_model_refuses_the_whole_workflow_and_marks_its_node(model_s
             # frontend 1.32.9 outlines neither a blueprint node nor the node inside it whose input the
             # server refused (1.49+ outlines the blueprint node); its error dialog names that node's
             # class and input instead
-            assert f"{run.answer['node_errors'][model.loader]['class_type']}:" in shown.text and model.field in shown.text
+            class_type = run.answer["node_errors"][model.loader]["class_type"]
+            assert f"{class_type}:" in shown.text and model.field in shown.text
         else:
             assert outlined >= OUTLINED
         assert red_outline(page.page, farthest_from(workflow, model.node)) < OUTLINED // 4  # only that node

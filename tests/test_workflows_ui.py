@@ -184,7 +184,8 @@ def _content(workflow: dict) -> dict:
     if "definitions" in workflow:
         out["definitions"] = {**workflow["definitions"], "subgraphs": [
             {**_content({k: v for k, v in d.items() if k not in ("inputNode", "outputNode", "inputs", "outputs")}),
-             "io": [[{k: v for k, v in slot.items() if k != "pos"} for slot in d[side]] for side in ("inputs", "outputs")]}
+             "io": [[{k: v for k, v in slot.items() if k != "pos"} for slot in d[side]]
+                    for side in ("inputs", "outputs")]}
             for d in workflow["definitions"].get("subgraphs", [])]}
     return out
 

@@ -122,7 +122,8 @@ Which way of generating makes **your** person? **Compare route A and route B (ID
 seed and latent ({IMAGES_PER_ROUTE} pictures) three ways: **route A**, the learned words `embedding:{NAME}`
 alone (Apply ID-Adapter at weight 0 leaves the model as loaded: what the authors' script does, and works
 in any ComfyUI), and **route B**, Apply ID-Adapter at weight 0.5 and at 1 (the conditioning the words were
-trained under; the other workflows' default). Its settings hold for all three (`value` is the CFG); double-click it to see inside.
+trained under; the other workflows' default). Its settings hold for all three (`value` is the CFG); \
+double-click it to see inside.
 
 {models_note(checkpoint_line("sd1", "the one the identity was trained on"), FACE_PACK_LINE)}
 

@@ -165,7 +165,8 @@ class FrontendPage:
         Escape, else the dialog's Close button, else a click beside it (1.32.9's template browser)."""
         self.page.evaluate(_DISMISS_TOASTS)
         attempts = (lambda: self.page.keyboard.press("Escape"),
-                    lambda: self.page.get_by_role("dialog").get_by_role("button", name=CLOSE_BUTTONS).first.click(timeout=1_000),
+                    lambda: self.page.get_by_role("dialog").get_by_role("button", name=CLOSE_BUTTONS).first.click(
+                        timeout=1_000),
                     lambda: self.page.mouse.click(2, self.page.viewport_size["height"] - 2))
         for attempt in attempts * 2:
             if self._dialogs_gone(0):

@@ -206,7 +206,10 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
     fetched from the pack's folder (1.58 shows a fetched picture as a blob: URL)."""
     fetched = []
     folder = f"/api/workflow_templates/{pack}/"
-    listener = lambda r: fetched.append(urllib.parse.unquote(urllib.parse.urlsplit(r.url).path)) if r.ok else None
+
+    def listener(response) -> None:
+        if response.ok:
+            fetched.append(urllib.parse.unquote(urllib.parse.urlsplit(response.url).path))
     page.on("response", listener)
     try:
         page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")

@@ -222,10 +222,12 @@ class _Converter:
     def _bypass_input(node: dict, slot: int, wanted: str) -> int | None:
         """Which input a bypassed node passes on for output `slot` (the frontend's rule)."""
         inputs = node.get("inputs") or []
-        out_type = (node.get("outputs") or [{}])[slot].get("type", "*") if slot < len(node.get("outputs") or []) else "*"
+        outputs = node.get("outputs") or []
+        out_type = outputs[slot].get("type", "*") if slot < len(outputs) else "*"
         if wanted in ("*", ""):
             return slot if len(inputs) > slot else (0 if inputs else None)
-        if slot < len(inputs) and _types_match(inputs[slot]["type"], out_type) and _types_match(inputs[slot]["type"], wanted):
+        if (slot < len(inputs) and _types_match(inputs[slot]["type"], out_type)
+                and _types_match(inputs[slot]["type"], wanted)):
             return slot
         for i, inp in enumerate(inputs):
             if inp["type"] == wanted:
