@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7's GPU measurements in one command, sized for about 8 minutes on one H100/H200:
+# The GPU measurements of docs/performance.md in one command, sized for about 8 minutes on one H100/H200:
 # full-size random-weight SD1.5, SD2.1 and SDXL; Learn ID Token through the node (gradient
 # checkpointing auto and on) against the published recipe, 40 node steps and 20 recipe steps per
 # model with the 320-step times PROJECTED (and labelled so in every line); sampling 30 steps with and
@@ -10,7 +10,7 @@
 # bench/run_all.py (e.g. --models sd15 or --steps 320). A hard limit (BENCH_TIMEOUT, 570 s) keeps the
 # lines already written if the machine is slower than planned.
 #
-# `bench/gpu_all.sh flux` (a separate device call, also about 8 minutes; issue 26): full-size random
+# `bench/gpu_all.sh flux` (a separate device call, also about 8 minutes; docs/flux.md): full-size random
 # FLUX.1-dev, with bf16 weights and with fp8 weights (T5-XXL too): Learn ID Token through the node at
 # 512 px, batch 4 (checkpointing auto = on, and off), 8 steps with the 320-step times PROJECTED; the
 # memory sweep (512/1024 px, batch 1/4, checkpointing on/off, 4 steps each, peak memory per run, out of

@@ -1,4 +1,4 @@
-"""Single entry of the benchmarks (issue 7). Prints JSON lines on stdout, one object per measurement,
+"""Single entry of the benchmarks (docs/performance.md). Prints JSON lines on stdout, one object per measurement,
 never judges a time. Everything else (host logs, progress bars) goes to stderr.
 
   python bench/run_all.py --tiny                 CPU check on the tests' tiny models (under a minute)

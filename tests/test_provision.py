@@ -196,7 +196,7 @@ def canonical(name: str) -> str:
 
 
 def test_provisioning_never_changes_a_python_given_by_idea_python(tmp_path):
-    """Issue 24's report: a user's ComfyUI whose frontend is newer than its requirements pin (as after
+    """A user's report: a ComfyUI whose frontend is newer than its requirements pin (as after
     `pip install -U comfyui-frontend-package`), and whose torch and numpy differ from the pins too.
     Provisioning for running and for the tests (`make run`, `make test`, and the tests here, which
     provision only that way) leaves every package of that Python exactly as it was."""
