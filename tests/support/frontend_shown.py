@@ -215,10 +215,13 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
         page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
         page.get_by_role("dialog").get_by_text(pack, exact=True).first.click()
         page.wait_for_function(script("template_titles_shown"), arg=titles, timeout=15_000)
-        for title in titles:  # a card's picture loads once it is scrolled into view
+        cards = {}
+        for title in titles:  # a card's picture loads once it is scrolled into view; each card is read
+            # then, as a user sees it (scrolling on may let the browser drop a picture it passed)
             page.get_by_role("dialog").get_by_text(title, exact=True).first.scroll_into_view_if_needed()
             page.wait_for_function(_CARD_LOADED, arg=title, timeout=15_000)
-        shown = page.evaluate(_TEMPLATE_CARDS, titles)
+            cards.update(page.evaluate(_TEMPLATE_CARDS, [title])["cards"])
+        shown = {**page.evaluate(_TEMPLATE_CARDS, titles), "cards": cards}
     finally:
         page.remove_listener("response", listener)
     return {**shown, "fetched": sorted({f[len(folder):] for f in fetched if f.startswith(folder)})}
