@@ -221,7 +221,7 @@ def template_cards(page, pack: str, titles: list[str]) -> dict:
             page.get_by_role("dialog").get_by_text(title, exact=True).first.scroll_into_view_if_needed()
             page.wait_for_function(_CARD_LOADED, arg=title, timeout=15_000)
             cards.update(page.evaluate(_TEMPLATE_CARDS, [title])["cards"])
-        shown = {**page.evaluate(_TEMPLATE_CARDS, titles), "cards": cards}
+        shown = {**page.evaluate(_TEMPLATE_CARDS, []), "cards": cards}  # the dialog's text; cards read above
     finally:
         page.remove_listener("response", listener)
     return {**shown, "fetched": sorted({f[len(folder):] for f in fetched if f.startswith(folder)})}
